@@ -1,0 +1,2 @@
+/* backend.c: not written yet */
+typedef int backend_placeholder;

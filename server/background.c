@@ -1,0 +1,2 @@
+/* background.c: not written yet */
+typedef int background_placeholder;

@@ -1,0 +1,2 @@
+/* captive.c: not written yet */
+typedef int captive_placeholder;

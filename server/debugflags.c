@@ -1,0 +1,2 @@
+/* debugflags.c: not written yet */
+typedef int debugflags_placeholder;

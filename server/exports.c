@@ -1,0 +1,2 @@
+/* exports.c: not written yet */
+typedef int exports_placeholder;

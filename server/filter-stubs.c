@@ -1,0 +1,2 @@
+/* filter-stubs.c: not written yet */
+typedef int filter_stubs_placeholder;

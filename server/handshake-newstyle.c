@@ -1,0 +1,2 @@
+/* handshake-newstyle.c: not written yet */
+typedef int handshake_newstyle_placeholder;

@@ -1,0 +1,2 @@
+/* handshake-oldstyle.c: not written yet */
+typedef int handshake_oldstyle_placeholder;

@@ -1,0 +1,2 @@
+/* intern.c: not written yet */
+typedef int intern_placeholder;

@@ -1,0 +1,443 @@
+/* internal.h: the one internal header of the server.
+ *
+ * Prototypes are grouped by the file that defines them.  Nothing here is
+ * visible to plugins: the server exports only the nbdkit_* functions
+ * listed in nbdkit.syms.
+ */
+
+#ifndef NBDKIT_INTERNAL_H
+#define NBDKIT_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdatomic.h>
+#include <pthread.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <signal.h>
+
+#define NBDKIT_API_VERSION 2
+#include "nbdkit-plugin.h"
+
+#include "nbd-protocol.h"
+
+#define container_of(ptr, type, member) \
+  ((type *) ((char *) (ptr) - offsetof (type, member)))
+
+#define ARRAY_SIZE(a) (sizeof (a) / sizeof ((a)[0]))
+
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+#define likely(x)   __builtin_expect (!!(x), 1)
+#define unlikely(x) __builtin_expect (!!(x), 0)
+
+/* Largest READ/WRITE payload we accept (bigger ones get ENOMEM), and
+ * the largest option payload in the handshake.
+ */
+#define MAX_REQUEST_SIZE (64 * 1024 * 1024)
+#define MAX_OPTION_LENGTH (64 * 1024 * 1024)
+#define MAX_NR_OPTIONS 32
+#define DEFAULT_PARALLEL_REQUESTS 16
+
+/* Scoped cleanup helpers. */
+#define CLEANUP_FREE __attribute__ ((cleanup (cleanup_free)))
+void cleanup_free (void *ptr);
+#define ACQUIRE_LOCK_FOR_CURRENT_SCOPE(mutex)                           \
+  pthread_mutex_t *_lock_ ## __LINE__                                   \
+    __attribute__ ((cleanup (cleanup_unlock))) = (mutex);               \
+  do { int _r = pthread_mutex_lock (_lock_ ## __LINE__);                \
+       if (_r) abort (); } while (0)
+void cleanup_unlock (pthread_mutex_t **ptr);
+
+/* A growable array of strings (NULL-free, owned). */
+struct string_vector {
+  char **ptr;
+  size_t len, cap;
+};
+int string_vector_append (struct string_vector *v, char *s);
+void string_vector_free_all (struct string_vector *v);
+
+/* ------------------------------------------------------------------
+ * options.c / main.c: global configuration from the command line.
+ */
+enum log_to { LOG_TO_DEFAULT, LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_NULL };
+
+struct config {
+  bool foreground;              /* -f */
+  bool readonly;                /* -r */
+  bool verbose;                 /* -v */
+  bool single;                  /* -s: serve stdin/stdout */
+  bool oldstyle;                /* -o */
+  bool ipv4_only, ipv6_only;    /* -4, -6 */
+  bool no_sr;                   /* --no-sr */
+  bool exit_with_parent;
+  bool dump_plugin;
+  bool swap;
+  bool is_socket_activation;    /* LISTEN_FDS was set */
+  unsigned mask_handshake;      /* --mask-handshake */
+  unsigned threads;             /* -t, 0 = default */
+  enum log_to log_to;
+  const char *port;             /* -p */
+  const char *ipaddr;           /* -i */
+  const char *unixsocket;       /* -U, after "-" resolution */
+  char *unixsocket_tmpdir;      /* set if -U - created a temporary dir */
+  const char *run;              /* --run */
+  const char *pidfile;          /* -P */
+  const char *exportname;       /* -e */
+  const char *user, *group;     /* -u, -g */
+  const char *selinux_label;
+  int tls;                      /* 0 = off (TLS is not implemented yet) */
+  unsigned listen_fds;          /* socket activation: number of fds */
+};
+extern struct config config;
+
+/* Thread model actually in force (the strictest of everything). */
+extern int thread_model;
+
+const char *name_of_thread_model (int model);
+
+/* ------------------------------------------------------------------
+ * threadlocal.c: per-thread state.
+ */
+struct connection;
+struct thread_state {
+  const char *name;             /* log prefix, eg. plugin name */
+  uint64_t instance;            /* connection number, 0 = none */
+  int error;                    /* set by nbdkit_set_error */
+  struct connection *conn;      /* connection being served, or NULL */
+};
+extern __thread struct thread_state thread_state;
+
+static inline struct connection *
+threadlocal_get_conn (void)
+{
+  return thread_state.conn;
+}
+
+static inline void
+threadlocal_set_error (int err)
+{
+  thread_state.error = err;
+}
+
+static inline int
+threadlocal_get_error (void)
+{
+  return thread_state.error;
+}
+
+/* ------------------------------------------------------------------
+ * log.c: error and debug output.
+ */
+void log_init (void);           /* after options are parsed */
+void log_verror (const char *fmt, va_list args);
+void debug_verror (const char *fmt, va_list args);
+/* Server-internal debug message, printed only with -v. */
+void debug (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+/* Fatal error during startup: print and exit (EXIT_FAILURE). */
+void fatal (const char *fmt, ...)
+  __attribute__ ((format (printf, 1, 2), noreturn));
+
+/* ------------------------------------------------------------------
+ * debugflags.c: -D PLUGIN.FLAG=N
+ */
+void add_debug_flag (const char *arg);
+void apply_debug_flags (void *dl, const char *name);
+void free_debug_flags (void);
+
+/* ------------------------------------------------------------------
+ * quit.c: orderly shutdown.
+ */
+extern volatile sig_atomic_t quit;
+extern int quit_fd;             /* readable once quit is set */
+void set_up_quit_pipe (void);
+void close_quit_pipe (void);
+void handle_quit (int sig);     /* async-signal-safe */
+void set_up_signals (void);
+
+/* ------------------------------------------------------------------
+ * plugins.c: loading the plugin and adapting it to the server.
+ *
+ * There is exactly one plugin.  The struct nbdkit_plugin is our own
+ * copy (only _struct_size bytes of the plugin's were copied; the rest
+ * is zero), so newer fields can always be tested for NULL.
+ */
+struct plugin {
+  struct nbdkit_plugin p;
+  char *filename;               /* as given, or resolved from short name */
+  void *dl;
+  const char *name;             /* == p.name */
+  int max_thread_model;         /* from _thread_model */
+};
+extern struct plugin plugin;
+
+void plugin_load (const char *arg);     /* exits on failure */
+void plugin_unload (void);
+void plugin_usage (void);               /* --help with a plugin */
+void plugin_version (void);             /* -V with a plugin */
+void plugin_dump_fields (void);         /* --dump-plugin */
+void plugin_config (const char *key, const char *value);  /* exits on error */
+void plugin_config_complete (void);
+int plugin_thread_model (void);         /* effective model; exits on error */
+void plugin_get_ready (void);
+void plugin_after_fork (void);
+void plugin_cleanup (void);
+const char *plugin_magic_config_key (void);
+
+/* ------------------------------------------------------------------
+ * backend.c: every call into the plugin during serving goes through
+ * these, which keep the per-connection cache of get_size/can_* and
+ * implement the server-side emulation (zero via pwrite, FUA via flush,
+ * cache via pread, extents as one data extent).
+ *
+ * Data functions return 0 or -1 with *err set to an errno value.
+ */
+struct nbdkit_exports;
+struct nbdkit_extents;
+
+int backend_preconnect (int readonly);
+int backend_list_exports (int readonly, struct nbdkit_exports *exports);
+const char *backend_default_export (int readonly);
+int backend_open (struct connection *conn, int readonly);
+void backend_close (struct connection *conn);
+bool backend_valid_range (struct connection *conn,
+                          uint64_t offset, uint32_t count);
+
+int64_t backend_get_size (struct connection *conn);
+const char *backend_export_description (struct connection *conn);
+int backend_block_size (struct connection *conn,
+                        uint32_t *minimum, uint32_t *preferred,
+                        uint32_t *maximum);
+int backend_can_write (struct connection *conn);
+int backend_can_flush (struct connection *conn);
+int backend_is_rotational (struct connection *conn);
+int backend_can_trim (struct connection *conn);
+int backend_can_zero (struct connection *conn);
+int backend_can_fast_zero (struct connection *conn);
+int backend_can_extents (struct connection *conn);
+int backend_can_fua (struct connection *conn);
+int backend_can_multi_conn (struct connection *conn);
+int backend_can_cache (struct connection *conn);
+
+int backend_pread (struct connection *conn, void *buf, uint32_t count,
+                   uint64_t offset, uint32_t flags, int *err);
+int backend_pwrite (struct connection *conn, const void *buf,
+                    uint32_t count, uint64_t offset, uint32_t flags,
+                    int *err);
+int backend_flush (struct connection *conn, uint32_t flags, int *err);
+int backend_trim (struct connection *conn, uint32_t count, uint64_t offset,
+                  uint32_t flags, int *err);
+int backend_zero (struct connection *conn, uint32_t count, uint64_t offset,
+                  uint32_t flags, int *err);
+int backend_extents (struct connection *conn, uint32_t count,
+                     uint64_t offset, uint32_t flags,
+                     struct nbdkit_extents *extents, int *err);
+int backend_cache (struct connection *conn, uint32_t count,
+                   uint64_t offset, uint32_t flags, int *err);
+
+/* ------------------------------------------------------------------
+ * locks.c: the thread model, as locks.
+ */
+void lock_init_thread_model (void);
+void lock_connection (void);            /* SERIALIZE_CONNECTIONS */
+void unlock_connection (void);
+void lock_request (void);               /* SERIALIZE_ALL_REQUESTS */
+void unlock_request (void);
+void lock_unload (void);                /* exclusive, at unload */
+void unlock_unload (void);
+
+/* ------------------------------------------------------------------
+ * extents.c: struct nbdkit_extents (exported functions are in the
+ * same file).
+ */
+struct nbdkit_extent {
+  uint64_t offset;
+  uint64_t length;
+  uint32_t type;
+};
+struct nbdkit_extents *nbdkit_extents_new (uint64_t start, uint64_t end);
+void nbdkit_extents_free (struct nbdkit_extents *);
+size_t nbdkit_extents_count (const struct nbdkit_extents *);
+struct nbdkit_extent nbdkit_get_extent (const struct nbdkit_extents *,
+                                        size_t);
+
+/* ------------------------------------------------------------------
+ * exports.c: struct nbdkit_exports.
+ */
+struct nbdkit_export {
+  char *name;
+  char *description;
+};
+struct nbdkit_exports *nbdkit_exports_new (void);
+void nbdkit_exports_free (struct nbdkit_exports *);
+size_t nbdkit_exports_count (const struct nbdkit_exports *);
+const struct nbdkit_export nbdkit_get_export (const struct nbdkit_exports *,
+                                              size_t);
+/* True if nbdkit_use_default_export was called: the server then
+ * substitutes the default export name.
+ */
+bool exports_wants_default (const struct nbdkit_exports *);
+
+/* ------------------------------------------------------------------
+ * public.c, public-parse.c, intern.c: exported helpers that need
+ * server state.
+ */
+/* Free strings interned outside any connection (at unload). */
+void free_interns (void);
+/* Set while .config/.config_complete/.get_ready run, so that
+ * nbdkit_stdio_safe and nbdkit_absolute_path behave as documented.
+ */
+extern bool in_configuration_phase;
+
+/* ------------------------------------------------------------------
+ * connections.c: one struct connection per client.
+ */
+enum conn_status {
+  STATUS_DEAD = 0,              /* socket error: stop everything */
+  STATUS_CLIENT_DONE,           /* client sent DISC or EOF: finish */
+  STATUS_SHUTDOWN,              /* server is exiting: finish */
+  STATUS_ACTIVE,
+};
+
+struct request;
+struct worker_pool;
+
+struct connection {
+  uint64_t id;                  /* instance number, from 1 */
+  int sockin, sockout;          /* equal except with -s */
+  bool is_socket;               /* false for -s on pipes */
+  int family;                   /* AF_UNIX, AF_INET, AF_INET6, or 0 */
+  _Atomic int status;           /* enum conn_status */
+
+  /* Wakes nbdkit_nanosleep on nbdkit_disconnect. */
+  int disconnect_fd[2];
+
+  /* Receive buffer.  Only the reading thread touches it. */
+  char *rbuf;
+  size_t rbuf_size, rbuf_start, rbuf_end;
+
+  /* Serializes replies.  Lock order: (request lock) -> write_lock. */
+  pthread_mutex_t write_lock;
+  /* With nbdkit_disconnect(0): fail new requests with ESHUTDOWN. */
+  _Atomic bool soft_disconnect;
+
+  /* Negotiated in the handshake. */
+  bool fixed_newstyle;
+  bool no_zeroes;
+  bool structured_replies;
+  bool meta_base_allocation;    /* SET_META_CONTEXT base:allocation */
+  char *meta_exportname;        /* export that contexts were set for */
+  char *exportname;             /* canonical export name (after default) */
+  bool using_tls;
+  uint16_t eflags;
+
+  /* Plugin handle and cached answers, valid while handle_open. */
+  void *handle;
+  bool handle_open;
+  int64_t exportsize;
+  int can_write, can_flush, is_rotational, can_trim, can_zero,
+    can_fast_zero, can_fua, can_multi_conn, can_cache, can_extents;
+  bool have_block_size;
+  uint32_t block_minimum, block_preferred, block_maximum;
+  const char *description;      /* interned, or NULL */
+
+  /* Strings interned during this connection. */
+  struct string_vector interned;
+
+  /* Parallel request processing (only with the PARALLEL model). */
+  struct worker_pool *pool;
+
+  /* For the list of live connections (used at shutdown). */
+  struct connection *next, *prev;
+};
+
+/* Serve one client on the given fds; returns when it is done. */
+void handle_single_connection (int sockin, int sockout);
+/* Wake every connection blocked in a read (used when quitting). */
+void connections_wake_all (void);
+/* Wait until no connections are left. */
+void connections_wait_all (void);
+
+/* Read exactly count bytes (handshake and requests).  Returns 1 on
+ * success, 0 on clean EOF before any byte, -1 on error/short read.
+ */
+int conn_recv_full (struct connection *conn, void *buf, size_t count);
+/* Discard count bytes of input. */
+int conn_recv_discard (struct connection *conn, uint64_t count);
+/* Send all of iov under the write lock (if locked is true the caller
+ * holds it already).  Returns 0 or -1 (and marks the connection dead).
+ */
+int conn_send_iov (struct connection *conn, struct iovec *iov, int iovcnt);
+int conn_send_full (struct connection *conn, const void *buf, size_t count);
+void conn_set_status (struct connection *conn, enum conn_status status);
+/* nbdkit_disconnect: force = drop the client now; otherwise new
+ * requests fail with ESHUTDOWN and the client is expected to leave.
+ * Also wakes any nbdkit_nanosleep on this connection.
+ */
+void conn_disconnect (struct connection *conn, bool force);
+static inline enum conn_status
+conn_get_status (struct connection *conn)
+{
+  return atomic_load_explicit (&conn->status, memory_order_acquire);
+}
+
+/* ------------------------------------------------------------------
+ * handshake.c, handshake-oldstyle.c, handshake-newstyle.c
+ * Return 0 when transmission can start, -1 to drop the connection.
+ */
+int protocol_handshake (struct connection *conn);
+int protocol_handshake_oldstyle (struct connection *conn);
+int protocol_handshake_newstyle (struct connection *conn);
+/* Open the plugin for the (canonical) export name and compute eflags;
+ * shared by EXPORT_NAME, INFO and GO.
+ */
+int protocol_common_open (struct connection *conn, const char *exportname,
+                          uint64_t *exportsize, uint16_t *eflags);
+
+/* ------------------------------------------------------------------
+ * protocol.c, reply.c: transmission phase.
+ */
+struct request {
+  struct nbd_request hdr;       /* host byte order */
+  void *buf;                    /* payload (write) or read data */
+  size_t buf_size;              /* allocated size of buf */
+  uint32_t error;               /* errno value, 0 = success */
+  struct request *next;         /* free list / queue link */
+};
+
+/* Serve requests until the connection ends. */
+void protocol_serve (struct connection *conn);
+/* Validate and run one request; does not send the reply. */
+void protocol_handle_request (struct connection *conn, struct request *req);
+/* Send the reply to a handled request. */
+int protocol_send_reply (struct connection *conn, struct request *req,
+                         struct nbdkit_extents *extents);
+uint32_t nbd_errno (int err, uint16_t flags);
+
+/* ------------------------------------------------------------------
+ * sockets.c, socket-activation.c
+ */
+int *bind_unix_socket (size_t *nr);
+int *bind_tcpip_socket (size_t *nr);
+int *bind_socket_activation (size_t *nr);
+unsigned get_socket_activation (void);  /* reads LISTEN_PID/LISTEN_FDS */
+void accept_incoming_connections (int *socks, size_t nr);
+/* The port actually bound (for --run with -p 0), as a string. */
+extern char bound_port[16];
+
+/* ------------------------------------------------------------------
+ * captive.c, background.c, usergroup.c
+ */
+void run_command (void);        /* --run: fork, parent runs the command */
+void fork_into_background (void);
+void change_user (void);
+void write_pidfile (void);
+
+#endif /* NBDKIT_INTERNAL_H */

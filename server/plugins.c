@@ -1,0 +1,2 @@
+/* plugins.c: not written yet */
+typedef int plugins_placeholder;

@@ -1,0 +1,2 @@
+/* protocol.c: not written yet */
+typedef int protocol_placeholder;

@@ -1,0 +1,2 @@
+/* public-parse.c: not written yet */
+typedef int public_parse_placeholder;

@@ -1,0 +1,2 @@
+/* public.c: not written yet */
+typedef int public_placeholder;

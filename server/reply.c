@@ -1,0 +1,2 @@
+/* reply.c: not written yet */
+typedef int reply_placeholder;

@@ -1,0 +1,2 @@
+/* socket-activation.c: not written yet */
+typedef int socket_activation_placeholder;

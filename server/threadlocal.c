@@ -1,0 +1,2 @@
+/* threadlocal.c: not written yet */
+typedef int threadlocal_placeholder;

@@ -1,0 +1,2 @@
+/* usergroup.c: not written yet */
+typedef int usergroup_placeholder;
