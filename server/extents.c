@@ -1,2 +1,204 @@
-/* extents.c: not written yet */
-typedef int extents_placeholder;
+/* extents.c: the extents list a plugin fills in for NBD_CMD_BLOCK_STATUS.
+ *
+ * The server creates the list for a range [start, end) and the plugin
+ * calls nbdkit_add_extent in ascending, contiguous order.  What is kept
+ * is the part of each extent inside [start, end), with neighbours of
+ * the same type merged, so the list always describes a prefix of the
+ * range starting exactly at start.
+ *
+ * nbdkit 1.32.5 checks things in a particular order, which plugins can
+ * observe, and we follow it (all found by experiment):
+ *
+ *  1. Every extent, even a zero-length one or one past end, must start
+ *     where the previous one stopped.
+ *  2. Zero-length extents are then ignored, as is anything wholly
+ *     before start or at/after end.
+ *  3. The first extent actually kept must not begin after start.
+ *
+ * Errors set errno to ERANGE, like nbdkit.
+ *
+ * Most plugins add a single extent (and REQ_ONE asks for exactly one),
+ * so the first extent is stored inside the struct and the array is
+ * only allocated when a second distinct extent arrives.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <assert.h>
+
+#include "internal.h"
+
+/* The protocol layer never sends more extents than this in one reply,
+ * so storing more would only waste memory.  Extents beyond the cap are
+ * silently dropped (the reply covers less than was asked, which the
+ * NBD protocol allows).
+ */
+#define MAX_EXTENTS (1024 * 1024)
+
+struct nbdkit_extents {
+  struct nbdkit_extent *ptr;    /* == &first until the array grows */
+  size_t len, cap;
+
+  uint64_t start, end;
+
+  bool seen_any;                /* has nbdkit_add_extent been called */
+  uint64_t next;                /* if seen_any, where the next must begin */
+  bool full;                    /* hit MAX_EXTENTS: keep nothing more */
+
+  struct nbdkit_extent first;   /* inline storage for one extent */
+};
+
+NBDKIT_DLL_PUBLIC struct nbdkit_extents *
+nbdkit_extents_new (uint64_t start, uint64_t end)
+{
+  struct nbdkit_extents *exts;
+
+  if (start > INT64_MAX || end > INT64_MAX) {
+    nbdkit_error ("nbdkit_extents_new: "
+                  "start (%" PRIu64 ") or end (%" PRIu64 ") > INT64_MAX",
+                  start, end);
+    errno = ERANGE;
+    return NULL;
+  }
+  /* start == end is allowed: an empty list that keeps nothing. */
+  if (start > end) {
+    nbdkit_error ("nbdkit_extents_new: "
+                  "start (%" PRIu64 ") >= end (%" PRIu64 ")",
+                  start, end);
+    errno = ERANGE;
+    return NULL;
+  }
+
+  exts = calloc (1, sizeof *exts);
+  if (exts == NULL) {
+    nbdkit_error ("nbdkit_extents_new: calloc: %m");
+    return NULL;
+  }
+  exts->ptr = &exts->first;
+  exts->cap = 1;
+  exts->start = start;
+  exts->end = end;
+  return exts;
+}
+
+NBDKIT_DLL_PUBLIC void
+nbdkit_extents_free (struct nbdkit_extents *exts)
+{
+  if (exts == NULL)
+    return;
+  if (exts->ptr != &exts->first)
+    free (exts->ptr);
+  free (exts);
+}
+
+NBDKIT_DLL_PUBLIC size_t
+nbdkit_extents_count (const struct nbdkit_extents *exts)
+{
+  return exts->len;
+}
+
+NBDKIT_DLL_PUBLIC struct nbdkit_extent
+nbdkit_get_extent (const struct nbdkit_extents *exts, size_t i)
+{
+  assert (i < exts->len);
+  return exts->ptr[i];
+}
+
+/* Make room for one more extent.  Doubling keeps appends amortized
+ * O(1).
+ */
+static int
+grow (struct nbdkit_extents *exts)
+{
+  size_t ncap;
+  struct nbdkit_extent *nptr;
+
+  if (exts->len < exts->cap)
+    return 0;
+
+  ncap = exts->cap < 16 ? 16 : exts->cap * 2;
+  if (ncap > MAX_EXTENTS)
+    ncap = MAX_EXTENTS;
+
+  if (exts->ptr == &exts->first) {
+    nptr = malloc (ncap * sizeof *nptr);
+    if (nptr != NULL)
+      memcpy (nptr, exts->ptr, exts->len * sizeof *nptr);
+  }
+  else
+    nptr = realloc (exts->ptr, ncap * sizeof *nptr);
+  if (nptr == NULL) {
+    nbdkit_error ("nbdkit_add_extent: realloc: %m");
+    return -1;
+  }
+  exts->ptr = nptr;
+  exts->cap = ncap;
+  return 0;
+}
+
+NBDKIT_DLL_PUBLIC int
+nbdkit_add_extent (struct nbdkit_extents *exts,
+                   uint64_t offset, uint64_t length, uint32_t type)
+{
+  uint64_t stop;
+
+  /* Only HOLE and ZERO mean anything; other bits are dropped. */
+  type &= NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO;
+
+  if (exts->seen_any && offset != exts->next) {
+    nbdkit_error ("nbdkit_add_extent: "
+                  "extents must be added in ascending order and "
+                  "must be contiguous");
+    errno = ERANGE;
+    return -1;
+  }
+
+  /* A plugin may describe "the rest of the disk" with a huge length;
+   * saturate instead of wrapping.
+   */
+  stop = offset + length;
+  if (stop < offset)
+    stop = UINT64_MAX;
+  exts->seen_any = true;
+  exts->next = stop;
+
+  if (length == 0 || stop <= exts->start || offset >= exts->end)
+    return 0;
+
+  if (exts->len == 0 && offset > exts->start) {
+    nbdkit_error ("nbdkit_add_extent: "
+                  "first extent must not be > start (%" PRIu64 ")",
+                  exts->start);
+    errno = ERANGE;
+    return -1;
+  }
+
+  if (exts->full)
+    return 0;
+
+  /* Clip to [start, end). */
+  if (offset < exts->start)
+    offset = exts->start;
+  if (stop > exts->end)
+    stop = exts->end;
+
+  if (exts->len > 0 && exts->ptr[exts->len-1].type == type) {
+    exts->ptr[exts->len-1].length += stop - offset;
+    return 0;
+  }
+
+  if (exts->len == MAX_EXTENTS) {
+    /* Once one extent is dropped nothing later may be merged into
+     * the last kept one, or it would swallow the dropped range.
+     */
+    exts->full = true;
+    return 0;
+  }
+  if (grow (exts) == -1)
+    return -1;
+  exts->ptr[exts->len++] = (struct nbdkit_extent) {
+    .offset = offset, .length = stop - offset, .type = type,
+  };
+  return 0;
+}

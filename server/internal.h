@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <inttypes.h>
 #include <stdatomic.h>
 #include <pthread.h>
 #include <sys/types.h>
@@ -98,6 +99,14 @@ struct config {
 };
 extern struct config config;
 
+/* What main should do besides serving. */
+struct startup_actions {
+  bool help, version, dump_config;
+  int plugin_index;             /* argv index of the plugin, or argc */
+};
+void parse_options (int argc, char *argv[], struct startup_actions *actions);
+void check_option_combinations (bool have_plugin);
+
 /* Thread model actually in force (the strictest of everything). */
 extern int thread_model;
 
@@ -137,6 +146,7 @@ threadlocal_get_error (void)
  * log.c: error and debug output.
  */
 void log_init (void);           /* after options are parsed */
+void log_daemonized (void);     /* after forking into the background */
 void log_verror (const char *fmt, va_list args);
 void debug_verror (const char *fmt, va_list args);
 /* Server-internal debug message, printed only with -v. */
@@ -178,7 +188,8 @@ struct plugin {
 };
 extern struct plugin plugin;
 
-void plugin_load (const char *arg);     /* exits on failure */
+char *plugin_find (const char *arg, bool *is_script);
+void plugin_load (const char *arg, const char *filename); /* exits on failure */
 void plugin_unload (void);
 void plugin_usage (void);               /* --help with a plugin */
 void plugin_version (void);             /* -V with a plugin */
@@ -250,8 +261,6 @@ void lock_connection (void);            /* SERIALIZE_CONNECTIONS */
 void unlock_connection (void);
 void lock_request (void);               /* SERIALIZE_ALL_REQUESTS */
 void unlock_request (void);
-void lock_unload (void);                /* exclusive, at unload */
-void unlock_unload (void);
 
 /* ------------------------------------------------------------------
  * extents.c: struct nbdkit_extents (exported functions are in the
@@ -278,8 +287,11 @@ struct nbdkit_export {
 struct nbdkit_exports *nbdkit_exports_new (void);
 void nbdkit_exports_free (struct nbdkit_exports *);
 size_t nbdkit_exports_count (const struct nbdkit_exports *);
-const struct nbdkit_export nbdkit_get_export (const struct nbdkit_exports *,
-                                              size_t);
+/* nbdkit-filter.h says "const struct nbdkit_export"; the const is
+ * meaningless on a return value and -Wignored-qualifiers rejects it.
+ */
+struct nbdkit_export nbdkit_get_export (const struct nbdkit_exports *,
+                                        size_t);
 /* True if nbdkit_use_default_export was called: the server then
  * substitutes the default export name.
  */
@@ -295,6 +307,15 @@ void free_interns (void);
  * nbdkit_stdio_safe and nbdkit_absolute_path behave as documented.
  */
 extern bool in_configuration_phase;
+
+/* ------------------------------------------------------------------
+ * filter-stubs.c: exported server debug flags (-D nbdkit.FLAG=N).
+ * The filter-only functions there have no internal callers.
+ */
+extern int nbdkit_debug_backend_controlpath;
+extern int nbdkit_debug_backend_datapath;
+extern int nbdkit_debug_tls_log;
+extern int nbdkit_debug_tls_session;
 
 /* ------------------------------------------------------------------
  * connections.c: one struct connection per client.
@@ -360,6 +381,8 @@ struct connection {
 
 /* Serve one client on the given fds; returns when it is done. */
 void handle_single_connection (int sockin, int sockout);
+/* The same, on a new detached thread (counted for connections_wait_all). */
+void start_connection_thread (int sockin, int sockout);
 /* Wake every connection blocked in a read (used when quitting). */
 void connections_wake_all (void);
 /* Wait until no connections are left. */
@@ -371,8 +394,10 @@ void connections_wait_all (void);
 int conn_recv_full (struct connection *conn, void *buf, size_t count);
 /* Discard count bytes of input. */
 int conn_recv_discard (struct connection *conn, uint64_t count);
-/* Send all of iov under the write lock (if locked is true the caller
- * holds it already).  Returns 0 or -1 (and marks the connection dead).
+/* True if input is already buffered (more requests are queued up). */
+bool conn_input_pending (struct connection *conn);
+/* Send all of iov (which may be modified) under the write lock.
+ * Returns 0 or -1 (and marks the connection dead).
  */
 int conn_send_iov (struct connection *conn, struct iovec *iov, int iovcnt);
 int conn_send_full (struct connection *conn, const void *buf, size_t count);
@@ -409,16 +434,22 @@ struct request {
   void *buf;                    /* payload (write) or read data */
   size_t buf_size;              /* allocated size of buf */
   uint32_t error;               /* errno value, 0 = success */
+  struct nbdkit_extents *extents; /* BLOCK_STATUS result */
   struct request *next;         /* free list / queue link */
 };
 
-/* Serve requests until the connection ends. */
+/* requests.c: serve requests until the connection ends. */
 void protocol_serve (struct connection *conn);
-/* Validate and run one request; does not send the reply. */
+/* protocol.c: check a request against what was negotiated; returns 0
+ * or the errno to reply with.
+ */
+uint32_t protocol_validate_request (struct connection *conn,
+                                    const struct nbd_request *req);
+/* Run one (valid) request; does not send the reply. */
 void protocol_handle_request (struct connection *conn, struct request *req);
+const char *name_of_nbd_cmd (unsigned cmd);
 /* Send the reply to a handled request. */
-int protocol_send_reply (struct connection *conn, struct request *req,
-                         struct nbdkit_extents *extents);
+int protocol_send_reply (struct connection *conn, struct request *req);
 uint32_t nbd_errno (int err, uint16_t flags);
 
 /* ------------------------------------------------------------------
