@@ -650,8 +650,7 @@ backend_extents (struct connection *conn, uint32_t count, uint64_t offset,
     return -1;
   }
   if (nbdkit_extents_count (extents) == 0) {
-    nbdkit_error ("%s: .extents returned no extent covering offset %"
-                  PRIu64, plugin.name, offset);
+    nbdkit_error ("extents: plugin must return at least one extent");
     *err = EINVAL;
     return -1;
   }

@@ -435,6 +435,12 @@ struct request {
   size_t buf_size;              /* allocated size of buf */
   uint32_t error;               /* errno value, 0 = success */
   struct nbdkit_extents *extents; /* BLOCK_STATUS result */
+  /* The reply, prepared by protocol_prepare_reply: a header stored
+   * here and an optional second piece (read data or block status
+   * descriptors, the latter malloc'd in reply_extra).
+   */
+  char reply_hdr[32];
+  void *reply_extra;
   struct request *next;         /* free list / queue link */
 };
 
@@ -448,8 +454,14 @@ uint32_t protocol_validate_request (struct connection *conn,
 /* Run one (valid) request; does not send the reply. */
 void protocol_handle_request (struct connection *conn, struct request *req);
 const char *name_of_nbd_cmd (unsigned cmd);
-/* Send the reply to a handled request. */
-int protocol_send_reply (struct connection *conn, struct request *req);
+/* reply.c: fill iov (at most 2 entries) with the reply to a handled
+ * request; returns the number of entries.  The iovecs point into req,
+ * which must stay alive until they are sent.
+ */
+int protocol_prepare_reply (struct connection *conn, struct request *req,
+                            struct iovec *iov);
+/* Release what protocol_prepare_reply allocated. */
+void protocol_release_reply (struct request *req);
 uint32_t nbd_errno (int err, uint16_t flags);
 
 /* ------------------------------------------------------------------

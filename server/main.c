@@ -247,6 +247,8 @@ main (int argc, char *argv[])
   filename = plugin_find (plugin_arg, &is_script);
   if (is_script)
     exec_script_plugin (filename, argc, argv, actions.plugin_index);
+  /* Plugins may read stdin (eg. password=-) until configuration ends. */
+  in_configuration_phase = true;
   plugin_load (plugin_arg, filename);
 
   apply_debug_flags (RTLD_DEFAULT, "nbdkit");
@@ -262,7 +264,6 @@ main (int argc, char *argv[])
     exit (EXIT_SUCCESS);
   }
 
-  in_configuration_phase = true;
   configure_plugin (argc, argv, actions.plugin_index);
 
   if (config.dump_plugin) {
@@ -272,9 +273,9 @@ main (int argc, char *argv[])
   }
 
   plugin_config_complete ();
+  in_configuration_phase = false;
   lock_init_thread_model ();
   plugin_get_ready ();
-  in_configuration_phase = false;
 
   if (config.swap && mlockall (MCL_CURRENT | MCL_FUTURE) == -1)
     fatal ("mlockall: %m");

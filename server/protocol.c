@@ -264,7 +264,10 @@ protocol_handle_request (struct connection *conn, struct request *req)
   case NBD_CMD_BLOCK_STATUS:
     if (f & NBD_CMD_FLAG_REQ_ONE)
       flags |= NBDKIT_FLAG_REQ_ONE;
-    req->extents = nbdkit_extents_new (offset, offset + count);
+    /* Plugins may describe more than was asked for (up to the end of
+     * the export); the reply is clipped to the request.
+     */
+    req->extents = nbdkit_extents_new (offset, conn->exportsize);
     if (req->extents == NULL) {
       err = ENOMEM;
       r = -1;

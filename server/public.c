@@ -16,7 +16,6 @@
 #include <limits.h>
 #include <poll.h>
 #include <time.h>
-#include <fcntl.h>
 #include <unistd.h>
 #include <termios.h>
 #include <sys/socket.h>
@@ -183,6 +182,7 @@ read_password_from_fd (const char *fdstr, char **password)
 {
   int fd, r;
   FILE *fp;
+  char source[32];
 
   if (nbdkit_parse_int ("password file descriptor", fdstr, &fd) == -1)
     return -1;
@@ -196,7 +196,8 @@ read_password_from_fd (const char *fdstr, char **password)
     nbdkit_error ("fdopen %d: %m", fd);
     return -1;
   }
-  r = read_password_line (fp, fdstr, password);
+  snprintf (source, sizeof source, "%d", fd);
+  r = read_password_line (fp, source, password);
   fclose (fp);
   return r;
 }

@@ -1,4 +1,4 @@
-/* reply.c: sending the reply to a request.
+/* reply.c: building the reply to a request.
  *
  * Without structured replies every reply is a simple reply, followed
  * by the data for a successful READ.  With structured replies, READ
@@ -6,8 +6,9 @@
  * error chunk) carrying the DONE flag; everything else still gets a
  * simple reply, as nbdkit does.
  *
- * Each reply is a single writev: header and payload are never copied
- * into one buffer.
+ * A reply is described as at most two iovecs -- the header, kept in
+ * the request, and the payload, which is never copied -- so that the
+ * caller can send it at once or batch it with others in one writev.
  */
 
 #include <stdio.h>
@@ -22,81 +23,107 @@
  */
 #define MAX_DESCRIPTORS (1024 * 1024)
 
-static int
-send_simple_reply (struct connection *conn, const struct request *req,
-                   uint32_t nbd_error)
-{
-  struct nbd_simple_reply reply;
-  struct iovec iov[2];
-  int n = 1;
+struct simple_reply_hdr {
+  struct nbd_simple_reply r;
+} __attribute__ ((packed));
 
-  reply.magic = htobe32 (NBD_SIMPLE_REPLY_MAGIC);
-  reply.error = htobe32 (nbd_error);
-  reply.cookie = htobe64 (req->hdr.cookie);
-  iov[0].iov_base = &reply;
-  iov[0].iov_len = sizeof reply;
+struct error_chunk_hdr {
+  struct nbd_structured_reply hdr;
+  struct nbd_structured_reply_error err;
+} __attribute__ ((packed));
+
+struct read_chunk_hdr {
+  struct nbd_structured_reply hdr;
+  struct nbd_structured_reply_offset_data data;
+} __attribute__ ((packed));
+
+struct block_status_chunk_hdr {
+  struct nbd_structured_reply hdr;
+  uint32_t context_id;
+} __attribute__ ((packed));
+
+_Static_assert (sizeof (struct read_chunk_hdr) <=
+                sizeof ((struct request *) 0)->reply_hdr,
+                "reply_hdr is too small");
+_Static_assert (sizeof (struct block_status_chunk_hdr) <=
+                sizeof ((struct request *) 0)->reply_hdr,
+                "reply_hdr is too small");
+
+static void
+chunk_header (struct nbd_structured_reply *hdr, const struct request *req,
+              uint16_t type, uint32_t length)
+{
+  hdr->magic = htobe32 (NBD_STRUCTURED_REPLY_MAGIC);
+  hdr->flags = htobe16 (NBD_REPLY_FLAG_DONE);
+  hdr->type = htobe16 (type);
+  hdr->cookie = htobe64 (req->hdr.cookie);
+  hdr->length = htobe32 (length);
+}
+
+static int
+prepare_simple_reply (struct request *req, uint32_t nbd_error,
+                      struct iovec *iov)
+{
+  struct simple_reply_hdr *h = (struct simple_reply_hdr *) req->reply_hdr;
+
+  h->r.magic = htobe32 (NBD_SIMPLE_REPLY_MAGIC);
+  h->r.error = htobe32 (nbd_error);
+  h->r.cookie = htobe64 (req->hdr.cookie);
+  iov[0].iov_base = h;
+  iov[0].iov_len = sizeof *h;
   if (req->hdr.type == NBD_CMD_READ && nbd_error == 0 && req->hdr.count) {
     iov[1].iov_base = req->buf;
     iov[1].iov_len = req->hdr.count;
-    n = 2;
+    return 2;
   }
-  return conn_send_iov (conn, iov, n);
+  return 1;
 }
 
 static int
-send_error_chunk (struct connection *conn, const struct request *req,
-                  uint32_t nbd_error)
+prepare_error_chunk (struct request *req, uint32_t nbd_error,
+                     struct iovec *iov)
 {
-  struct {
-    struct nbd_structured_reply hdr;
-    struct nbd_structured_reply_error err;
-  } __attribute__ ((packed)) chunk;
+  struct error_chunk_hdr *h = (struct error_chunk_hdr *) req->reply_hdr;
 
-  chunk.hdr.magic = htobe32 (NBD_STRUCTURED_REPLY_MAGIC);
-  chunk.hdr.flags = htobe16 (NBD_REPLY_FLAG_DONE);
-  chunk.hdr.type = htobe16 (NBD_REPLY_TYPE_ERROR);
-  chunk.hdr.cookie = htobe64 (req->hdr.cookie);
-  chunk.hdr.length = htobe32 (sizeof chunk.err);
-  chunk.err.error = htobe32 (nbd_error);
-  chunk.err.len = 0;
-  return conn_send_full (conn, &chunk, sizeof chunk);
+  chunk_header (&h->hdr, req, NBD_REPLY_TYPE_ERROR, sizeof h->err);
+  h->err.error = htobe32 (nbd_error);
+  h->err.len = 0;
+  iov[0].iov_base = h;
+  iov[0].iov_len = sizeof *h;
+  return 1;
 }
 
 static int
-send_read_chunk (struct connection *conn, const struct request *req)
+prepare_read_chunk (struct request *req, struct iovec *iov)
 {
-  struct {
-    struct nbd_structured_reply hdr;
-    struct nbd_structured_reply_offset_data data;
-  } __attribute__ ((packed)) chunk;
-  struct iovec iov[2];
+  struct read_chunk_hdr *h = (struct read_chunk_hdr *) req->reply_hdr;
 
-  chunk.hdr.magic = htobe32 (NBD_STRUCTURED_REPLY_MAGIC);
-  chunk.hdr.flags = htobe16 (NBD_REPLY_FLAG_DONE);
-  chunk.hdr.cookie = htobe64 (req->hdr.cookie);
   if (req->hdr.count == 0) {
     /* An OFFSET_DATA chunk must carry data; answer with NONE. */
-    chunk.hdr.type = htobe16 (NBD_REPLY_TYPE_NONE);
-    chunk.hdr.length = 0;
-    return conn_send_full (conn, &chunk.hdr, sizeof chunk.hdr);
+    chunk_header (&h->hdr, req, NBD_REPLY_TYPE_NONE, 0);
+    iov[0].iov_base = &h->hdr;
+    iov[0].iov_len = sizeof h->hdr;
+    return 1;
   }
-  chunk.hdr.type = htobe16 (NBD_REPLY_TYPE_OFFSET_DATA);
-  chunk.hdr.length = htobe32 (sizeof chunk.data + req->hdr.count);
-  chunk.data.offset = htobe64 (req->hdr.offset);
-  iov[0].iov_base = &chunk;
-  iov[0].iov_len = sizeof chunk;
+  chunk_header (&h->hdr, req, NBD_REPLY_TYPE_OFFSET_DATA,
+                sizeof h->data + req->hdr.count);
+  h->data.offset = htobe64 (req->hdr.offset);
+  iov[0].iov_base = h;
+  iov[0].iov_len = sizeof *h;
   iov[1].iov_base = req->buf;
   iov[1].iov_len = req->hdr.count;
-  return conn_send_iov (conn, iov, 2);
+  return 2;
 }
 
 /* Turn the extents list into base:allocation descriptors covering
  * [offset, offset+count), clipped to the request (and to exactly one
- * descriptor with REQ_ONE), and send them as one chunk.
+ * descriptor with REQ_ONE).
  */
 static int
-send_block_status_chunk (struct connection *conn, const struct request *req)
+prepare_block_status_chunk (struct request *req, struct iovec *iov)
 {
+  struct block_status_chunk_hdr *h =
+    (struct block_status_chunk_hdr *) req->reply_hdr;
   const struct nbdkit_extents *extents = req->extents;
   const uint64_t start = req->hdr.offset;
   const uint64_t end = start + req->hdr.count;
@@ -104,33 +131,28 @@ send_block_status_chunk (struct connection *conn, const struct request *req)
   size_t nr = nbdkit_extents_count (extents);
   size_t i, n = 0;
   uint64_t pos = start;
-  CLEANUP_FREE struct nbd_block_descriptor *desc = NULL;
-  struct {
-    struct nbd_structured_reply hdr;
-    uint32_t context_id;
-  } __attribute__ ((packed)) chunk;
-  struct iovec iov[2];
+  struct nbd_block_descriptor *desc;
 
   if (nr > MAX_DESCRIPTORS)
     nr = MAX_DESCRIPTORS;
   desc = malloc (MAX (nr, 1) * sizeof *desc);
   if (desc == NULL) {
     nbdkit_error ("malloc: %m");
-    return send_error_chunk (conn, req, NBD_ENOMEM);
+    return prepare_error_chunk (req, NBD_ENOMEM, iov);
   }
 
   for (i = 0; i < nr && pos < end; ++i) {
     const struct nbdkit_extent e = nbdkit_get_extent (extents, i);
     uint64_t e_end = e.offset + e.length;
-    uint64_t len;
 
     if (e_end <= pos)
       continue;
     if (e_end > end)
       e_end = end;
-    len = e_end - pos;          /* < 2^32 since count is 32 bits */
-    desc[n].length = htobe32 ((uint32_t) len);
-    desc[n].status_flags = htobe32 (e.type & (NBD_STATE_HOLE|NBD_STATE_ZERO));
+    /* < 2^32 since the request count is 32 bits */
+    desc[n].length = htobe32 ((uint32_t) (e_end - pos));
+    desc[n].status_flags =
+      htobe32 (e.type & (NBD_STATE_HOLE | NBD_STATE_ZERO));
     n++;
     pos = e_end;
     if (req_one)
@@ -138,25 +160,25 @@ send_block_status_chunk (struct connection *conn, const struct request *req)
   }
 
   if (n == 0) {
+    free (desc);
     nbdkit_error ("extents do not cover offset %" PRIu64, start);
-    return send_error_chunk (conn, req, NBD_EINVAL);
+    return prepare_error_chunk (req, NBD_EINVAL, iov);
   }
 
-  chunk.hdr.magic = htobe32 (NBD_STRUCTURED_REPLY_MAGIC);
-  chunk.hdr.flags = htobe16 (NBD_REPLY_FLAG_DONE);
-  chunk.hdr.type = htobe16 (NBD_REPLY_TYPE_BLOCK_STATUS);
-  chunk.hdr.cookie = htobe64 (req->hdr.cookie);
-  chunk.hdr.length = htobe32 (sizeof chunk.context_id + n * sizeof *desc);
-  chunk.context_id = htobe32 (1); /* base:allocation */
-  iov[0].iov_base = &chunk;
-  iov[0].iov_len = sizeof chunk;
+  req->reply_extra = desc;
+  chunk_header (&h->hdr, req, NBD_REPLY_TYPE_BLOCK_STATUS,
+                sizeof h->context_id + n * sizeof *desc);
+  h->context_id = htobe32 (1); /* base:allocation */
+  iov[0].iov_base = h;
+  iov[0].iov_len = sizeof *h;
   iov[1].iov_base = desc;
   iov[1].iov_len = n * sizeof *desc;
-  return conn_send_iov (conn, iov, 2);
+  return 2;
 }
 
 int
-protocol_send_reply (struct connection *conn, struct request *req)
+protocol_prepare_reply (struct connection *conn, struct request *req,
+                        struct iovec *iov)
 {
   const uint16_t cmd = req->hdr.type;
   uint32_t nbd_error = 0;
@@ -169,11 +191,18 @@ protocol_send_reply (struct connection *conn, struct request *req)
 
   if (!conn->structured_replies ||
       (cmd != NBD_CMD_READ && cmd != NBD_CMD_BLOCK_STATUS))
-    return send_simple_reply (conn, req, nbd_error);
+    return prepare_simple_reply (req, nbd_error, iov);
 
   if (nbd_error)
-    return send_error_chunk (conn, req, nbd_error);
+    return prepare_error_chunk (req, nbd_error, iov);
   if (cmd == NBD_CMD_READ)
-    return send_read_chunk (conn, req);
-  return send_block_status_chunk (conn, req);
+    return prepare_read_chunk (req, iov);
+  return prepare_block_status_chunk (req, iov);
+}
+
+void
+protocol_release_reply (struct request *req)
+{
+  free (req->reply_extra);
+  req->reply_extra = NULL;
 }

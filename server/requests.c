@@ -1,23 +1,31 @@
 /* requests.c: the transmission phase of one connection.
  *
  * The connection thread is the only reader of the socket.  For each
- * request it reads the header (and a write's payload), validates it,
- * and then either runs it itself or hands it to a worker thread:
+ * request it reads the header (and a write's payload) and validates it.
+ * Then it either runs the request itself ("inline") or hands it to a
+ * worker thread:
  *
- *   - Under every thread model except PARALLEL (and with -t 1) it runs
- *     every request itself, in order.
+ *   - Under every thread model except PARALLEL, and with -t 1, every
+ *     request runs inline, in order.
  *
- *   - Under PARALLEL it runs a request itself only when it is alone:
- *     nothing else in flight and no further input already buffered.
- *     That is the queue-depth-1 case, where handing the request to
- *     another thread would only add a wake-up to its latency.  As soon
- *     as requests queue up -- more input is buffered, or workers are
- *     busy -- requests go to a pool of worker threads, started lazily,
- *     up to -t of them, and the reader goes straight back to reading.
- *     Replies then go out in completion order.
+ *   - Under PARALLEL a request runs inline when it is alone (nothing in
+ *     flight, no more input already buffered): that is queue depth 1,
+ *     where a hand-off would only add a thread wake-up to its latency.
+ *     When requests queue up, they go to a pool of worker threads
+ *     (started lazily, up to -t) -- but only if the plugin is slow.  A
+ *     plugin that answers in a few microseconds gains nothing from
+ *     other threads (the hand-off costs more than the work), so the
+ *     server keeps a moving average of how long the plugin takes and
+ *     keeps running fast requests inline even when they queue up.
+ *     Plugins that block (disk I/O, network, sleeps) get the pool.
  *
- * Requests and their data buffers are recycled through a free list,
- * so the steady state does no malloc per request.
+ * Replies to requests run inline are batched while more input is
+ * already buffered, and go out in one writev when the buffered input
+ * runs dry: at queue depth N one read(2) and one writev(2) serve up to
+ * N requests.  Workers send their own replies as they finish.
+ *
+ * Requests and their data buffers are recycled, so the steady state
+ * does no malloc per request.
  */
 
 #include <stdio.h>
@@ -25,11 +33,32 @@
 #include <string.h>
 #include <errno.h>
 #include <endian.h>
+#include <time.h>
 
 #include "internal.h"
 
 /* Data buffers up to this size are kept with a recycled request. */
 #define RETAIN_BUF_SIZE (4 * 1024 * 1024)
+
+/* Reply batching limits. */
+#define BATCH_MAX_REQUESTS 64
+#define BATCH_MAX_BYTES (1024 * 1024)
+
+/* A plugin whose average service time is below this runs inline even
+ * when requests queue up.
+ */
+#define INLINE_THRESHOLD_NS 20000
+/* Start by assuming the plugin is slow, so that a blocking plugin gets
+ * its parallelism from the first queued request.
+ */
+#define INITIAL_SERVICE_NS (4 * INLINE_THRESHOLD_NS)
+
+struct batch {
+  struct request *reqs[BATCH_MAX_REQUESTS];
+  struct iovec iov[2 * BATCH_MAX_REQUESTS];
+  unsigned nr_reqs, nr_iov;
+  size_t bytes;
+};
 
 struct worker_pool {
   pthread_mutex_t lock;
@@ -37,12 +66,16 @@ struct worker_pool {
   pthread_cond_t done_cond;     /* the reader waits here for a slot */
   struct request *queue_head, *queue_tail;
   struct request *free_list;
-  unsigned max_in_flight;       /* -t */
+  unsigned max_in_flight;       /* -t; 0 = no workers (serial) */
   unsigned in_flight;           /* queued + running on workers; changed
                                  * under lock, read without it (atomics) */
   unsigned nr_workers, nr_idle;
   bool reader_waiting;
   bool stopping;
+  /* Moving average of the plugin's service time (ns), updated with
+   * relaxed atomics by whoever ran the request.
+   */
+  uint64_t service_ns;
   struct connection *conn;
   pthread_t *workers;
 };
@@ -68,6 +101,7 @@ request_reserve (struct request *req, size_t size)
 static void
 request_recycle (struct request *req)
 {
+  protocol_release_reply (req);
   if (req->extents) {
     nbdkit_extents_free (req->extents);
     req->extents = NULL;
@@ -88,6 +122,41 @@ request_free (struct request *req)
     free (req->buf);
     free (req);
   }
+}
+
+static void
+put_free_request (struct worker_pool *pool, struct request *req)
+{
+  request_recycle (req);
+  pthread_mutex_lock (&pool->lock);
+  req->next = pool->free_list;
+  pool->free_list = req;
+  pthread_mutex_unlock (&pool->lock);
+}
+
+/* Get a free request, waiting while -t requests are in flight. */
+static struct request *
+get_free_request (struct worker_pool *pool)
+{
+  struct request *req;
+
+  pthread_mutex_lock (&pool->lock);
+  while (pool->max_in_flight > 0 && pool->in_flight >= pool->max_in_flight) {
+    pool->reader_waiting = true;
+    pthread_cond_wait (&pool->done_cond, &pool->lock);
+  }
+  pool->reader_waiting = false;
+  req = pool->free_list;
+  if (req)
+    pool->free_list = req->next;
+  pthread_mutex_unlock (&pool->lock);
+
+  if (req == NULL) {
+    req = calloc (1, sizeof *req);
+    if (req == NULL)
+      nbdkit_error ("calloc: %m");
+  }
+  return req;
 }
 
 /* Read and validate the next request.  Returns 1 if req holds a request
@@ -132,7 +201,7 @@ recv_request (struct connection *conn, struct request *req)
     if (req->error == 0 && request_reserve (req, req->hdr.count) == -1)
       req->error = ENOMEM;
     if (req->error) {
-      /* Stay in sync with the client by skipping the payload, unless it
+      /* Stay in step with the client by skipping the payload, unless it
        * is absurdly large: then the client is broken or hostile.
        */
       if (req->hdr.count > 2 * (uint64_t) MAX_REQUEST_SIZE) {
@@ -158,37 +227,84 @@ recv_request (struct connection *conn, struct request *req)
   return 1;
 }
 
-/* Run a request and send its reply. */
-static void
-run_request (struct connection *conn, struct request *req)
+static inline uint64_t
+now_ns (void)
 {
-  lock_request ();
-  protocol_handle_request (conn, req);
-  unlock_request ();
-  if (conn_get_status (conn) != STATUS_DEAD)
-    protocol_send_reply (conn, req);
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * UINT64_C (1000000000) + ts.tv_nsec;
 }
 
-/* The serial loop: every thread model but PARALLEL, and -t 1. */
+/* Run a request (not sending the reply), timing the plugin when a
+ * pool exists to make use of it.
+ */
 static void
-serve_serially (struct connection *conn)
+handle_request (struct worker_pool *pool, struct request *req)
 {
-  struct request *req = calloc (1, sizeof *req);
+  uint64_t t0 = 0;
 
-  if (req == NULL) {
-    nbdkit_error ("calloc: %m");
+  if (pool->max_in_flight > 0)
+    t0 = now_ns ();
+  lock_request ();
+  protocol_handle_request (pool->conn, req);
+  unlock_request ();
+  if (pool->max_in_flight > 0) {
+    uint64_t t = now_ns () - t0;
+    uint64_t avg = __atomic_load_n (&pool->service_ns, __ATOMIC_RELAXED);
+
+    /* avg += (t - avg) / 8, with t capped so one stall doesn't stick */
+    t = MIN (t, 64 * (uint64_t) INLINE_THRESHOLD_NS);
+    avg = avg - avg / 8 + t / 8;
+    __atomic_store_n (&pool->service_ns, avg, __ATOMIC_RELAXED);
+  }
+}
+
+static int
+send_reply (struct connection *conn, struct request *req)
+{
+  struct iovec iov[2];
+  int n;
+
+  if (conn_get_status (conn) == STATUS_DEAD)
+    return -1;
+  n = protocol_prepare_reply (conn, req, iov);
+  return conn_send_iov (conn, iov, n);
+}
+
+static void
+flush_batch (struct worker_pool *pool, struct batch *b)
+{
+  unsigned i;
+
+  if (b->nr_reqs == 0)
     return;
-  }
-  /* Keep going while ACTIVE, and while SHUTDOWN too: then reads return
-   * end of input once what the client already sent has been handled.
-   */
-  while (conn_get_status (conn) >= STATUS_SHUTDOWN) {
-    if (recv_request (conn, req) != 1)
-      break;
-    run_request (conn, req);
-    request_recycle (req);
-  }
-  request_free (req);
+  if (conn_get_status (pool->conn) != STATUS_DEAD)
+    conn_send_iov (pool->conn, b->iov, b->nr_iov);
+  for (i = 0; i < b->nr_reqs; ++i)
+    put_free_request (pool, b->reqs[i]);
+  b->nr_reqs = b->nr_iov = 0;
+  b->bytes = 0;
+}
+
+/* Reply to a request that ran inline: batch the reply while more
+ * requests are waiting in the input buffer, else send everything.
+ */
+static void
+reply_inline (struct worker_pool *pool, struct batch *b, struct request *req)
+{
+  struct connection *conn = pool->conn;
+  int n, i;
+
+  n = protocol_prepare_reply (conn, req, &b->iov[b->nr_iov]);
+  b->reqs[b->nr_reqs++] = req;
+  for (i = 0; i < n; ++i)
+    b->bytes += b->iov[b->nr_iov + i].iov_len;
+  b->nr_iov += n;
+
+  if (!conn_input_pending (conn) || b->nr_reqs == BATCH_MAX_REQUESTS ||
+      b->bytes >= BATCH_MAX_BYTES)
+    flush_batch (pool, b);
 }
 
 static void *
@@ -217,7 +333,8 @@ worker_thread (void *vp)
       pool->queue_tail = NULL;
     pthread_mutex_unlock (&pool->lock);
 
-    run_request (conn, req);
+    handle_request (pool, req);
+    send_reply (conn, req);
     request_recycle (req);
 
     pthread_mutex_lock (&pool->lock);
@@ -231,79 +348,83 @@ worker_thread (void *vp)
   return NULL;
 }
 
-/* Queue a request for the workers, starting one if none is idle. */
-static void
+/* Queue a request for the workers, starting one if none is idle.
+ * Returns false if no worker could be started (the caller runs it).
+ */
+static bool
 dispatch (struct worker_pool *pool, struct request *req)
 {
-  pthread_mutex_lock (&pool->lock);
-  req->next = NULL;
-  if (pool->queue_tail)
-    pool->queue_tail->next = req;
-  else
-    pool->queue_head = req;
-  pool->queue_tail = req;
-  __atomic_add_fetch (&pool->in_flight, 1, __ATOMIC_RELAXED);
+  bool ok = true;
 
-  if (pool->nr_idle > 0)
-    pthread_cond_signal (&pool->work_cond);
-  else if (pool->nr_workers < pool->max_in_flight) {
+  pthread_mutex_lock (&pool->lock);
+  if (pool->nr_idle == 0 && pool->nr_workers < pool->max_in_flight) {
     int err = pthread_create (&pool->workers[pool->nr_workers], NULL,
                               worker_thread, pool);
     if (err == 0)
       pool->nr_workers++;
     else if (pool->nr_workers == 0) {
-      /* No worker at all: the request would never run.  Run it here. */
       errno = err;
       nbdkit_error ("pthread_create: %m");
-      pool->queue_head = pool->queue_tail = NULL;
-      __atomic_sub_fetch (&pool->in_flight, 1, __ATOMIC_RELAXED);
-      pthread_mutex_unlock (&pool->lock);
-      run_request (pool->conn, req);
-      request_recycle (req);
-      pthread_mutex_lock (&pool->lock);
-      req->next = pool->free_list;
-      pool->free_list = req;
+      ok = false;
     }
   }
+  if (ok) {
+    req->next = NULL;
+    if (pool->queue_tail)
+      pool->queue_tail->next = req;
+    else
+      pool->queue_head = req;
+    pool->queue_tail = req;
+    __atomic_add_fetch (&pool->in_flight, 1, __ATOMIC_RELAXED);
+    if (pool->nr_idle > 0)
+      pthread_cond_signal (&pool->work_cond);
+  }
   pthread_mutex_unlock (&pool->lock);
+  return ok;
 }
 
-/* Get a free request, waiting while -t requests are in flight. */
-static struct request *
-get_free_request (struct worker_pool *pool)
+/* Should this (queued-up) request go to a worker? */
+static bool
+want_dispatch (struct worker_pool *pool)
 {
-  struct request *req;
+  struct connection *conn = pool->conn;
 
-  pthread_mutex_lock (&pool->lock);
-  while (pool->in_flight >= pool->max_in_flight) {
-    pool->reader_waiting = true;
-    pthread_cond_wait (&pool->done_cond, &pool->lock);
-  }
-  pool->reader_waiting = false;
-  req = pool->free_list;
-  if (req)
-    pool->free_list = req->next;
-  pthread_mutex_unlock (&pool->lock);
-
-  if (req == NULL)
-    req = calloc (1, sizeof *req);
-  return req;
+  if (pool->max_in_flight == 0)
+    return false;
+  /* in_flight is only increased by this thread, so a stale value can
+   * only make us hand off a request that could have run here.
+   */
+  if (!conn_input_pending (conn) &&
+      __atomic_load_n (&pool->in_flight, __ATOMIC_RELAXED) == 0)
+    return false;               /* alone: run it here */
+  return __atomic_load_n (&pool->service_ns, __ATOMIC_RELAXED) >=
+    INLINE_THRESHOLD_NS;
 }
 
 static void
-serve_in_parallel (struct connection *conn, unsigned threads)
+serve (struct connection *conn, unsigned threads)
 {
   struct worker_pool pool = {
     .max_in_flight = threads,
+    .service_ns = INITIAL_SERVICE_NS,
     .conn = conn,
   };
+  struct batch *batch;
   struct request *req;
   unsigned i;
 
-  pool.workers = calloc (threads, sizeof *pool.workers);
-  if (pool.workers == NULL) {
+  batch = calloc (1, sizeof *batch);
+  if (batch == NULL) {
     nbdkit_error ("calloc: %m");
     return;
+  }
+  if (threads > 0) {
+    pool.workers = calloc (threads, sizeof *pool.workers);
+    if (pool.workers == NULL) {
+      nbdkit_error ("calloc: %m");
+      free (batch);
+      return;
+    }
   }
   if (pthread_mutex_init (&pool.lock, NULL) != 0 ||
       pthread_cond_init (&pool.work_cond, NULL) != 0 ||
@@ -311,37 +432,37 @@ serve_in_parallel (struct connection *conn, unsigned threads)
     abort ();
   conn->pool = &pool;
 
+  /* Keep going while ACTIVE, and while SHUTDOWN too: then reads return
+   * end of input once what the client already sent has been handled.
+   */
   while (conn_get_status (conn) >= STATUS_SHUTDOWN) {
-    bool queued_up;
     int r;
 
+    /* Never sit on batched replies while waiting for input, or for a
+     * worker to free a slot.
+     */
+    if (!conn_input_pending (conn) ||
+        (threads > 0 &&
+         __atomic_load_n (&pool.in_flight, __ATOMIC_RELAXED) >= threads))
+      flush_batch (&pool, batch);
+
     req = get_free_request (&pool);
-    if (req == NULL) {
-      nbdkit_error ("calloc: %m");
+    if (req == NULL)
       break;
-    }
     r = recv_request (conn, req);
     if (r != 1) {
       request_free (req);
       break;
     }
 
-    /* in_flight is only increased by this thread, so a stale read can
-     * only make us dispatch a request that could have run here.
-     */
-    queued_up = conn_input_pending (conn) ||
-      __atomic_load_n (&pool.in_flight, __ATOMIC_RELAXED) > 0;
-    if (queued_up)
-      dispatch (&pool, req);
-    else {
-      run_request (conn, req);
-      request_recycle (req);
-      pthread_mutex_lock (&pool.lock);
-      req->next = pool.free_list;
-      pool.free_list = req;
-      pthread_mutex_unlock (&pool.lock);
-    }
+    if (want_dispatch (&pool) && dispatch (&pool, req))
+      continue;
+
+    handle_request (&pool, req);
+    reply_inline (&pool, batch, req);
   }
+  flush_batch (&pool, batch);
+  free (batch);
 
   /* Let the workers finish what was read, then stop them. */
   pthread_mutex_lock (&pool.lock);
@@ -371,16 +492,13 @@ protocol_serve (struct connection *conn)
   if (thread_model == NBDKIT_THREAD_MODEL_PARALLEL && threads > 1) {
     debug ("handshake complete, processing requests with up to %u threads",
            threads);
-    serve_in_parallel (conn, threads);
+    serve (conn, threads);
   }
   else {
     debug ("handshake complete, processing requests serially");
-    serve_serially (conn);
+    serve (conn, 0);
   }
 
-  /* Whatever ended the loop, the client gets no more replies after
-   * this point; record why for the debug log.
-   */
   if (conn_get_status (conn) == STATUS_ACTIVE)
     conn_set_status (conn, STATUS_CLIENT_DONE);
 }
