@@ -45,16 +45,25 @@ callback_error (int saved_errno)
   return err;
 }
 
+/* -D nbdkit.backend.datapath=0 and -D nbdkit.backend.controlpath=0
+ * silence the per-request and the per-connection callback messages.
+ */
 static inline bool
 datapath_debug (void)
 {
-  return unlikely (config.verbose);
+  return unlikely (config.verbose) && nbdkit_debug_backend_datapath;
 }
+
+#define controlpath_debug(fmt, ...)                                     \
+  do {                                                                  \
+    if (nbdkit_debug_backend_controlpath)                               \
+      debug (fmt, ##__VA_ARGS__);                                       \
+  } while (0)
 
 int
 backend_preconnect (int readonly)
 {
-  debug ("%s: preconnect", plugin.name);
+  controlpath_debug ("%s: preconnect", plugin.name);
   if (P.preconnect && P.preconnect (readonly) == -1)
     return -1;
   return 0;
@@ -69,7 +78,7 @@ backend_default_export (int readonly)
 {
   const char *name;
 
-  debug ("%s: default_export readonly=%d tls=%d",
+  controlpath_debug ("%s: default_export readonly=%d tls=%d",
          plugin.name, readonly, 0);
   if (P.default_export == NULL)
     return "";
@@ -87,7 +96,7 @@ backend_default_export (int readonly)
 int
 backend_list_exports (int readonly, struct nbdkit_exports *exports)
 {
-  debug ("%s: list_exports readonly=%d tls=%d", plugin.name, readonly, 0);
+  controlpath_debug ("%s: list_exports readonly=%d tls=%d", plugin.name, readonly, 0);
 
   if (P.list_exports) {
     if (P.list_exports (readonly, 0, exports) == -1)
@@ -110,16 +119,16 @@ backend_open (struct connection *conn, int readonly)
 {
   void *h;
 
-  debug ("%s: open readonly=%d exportname=\"%s\" tls=%d",
+  controlpath_debug ("%s: open readonly=%d exportname=\"%s\" tls=%d",
          plugin.name, readonly, conn->exportname ? conn->exportname : "",
          conn->using_tls);
 
   h = P.open (readonly);
   if (h == NULL) {
-    debug ("%s: open failed", plugin.name);
+    controlpath_debug ("%s: open failed", plugin.name);
     return -1;
   }
-  debug ("%s: open returned handle %p", plugin.name, h);
+  controlpath_debug ("%s: open returned handle %p", plugin.name, h);
 
   conn->handle = h;
   conn->handle_open = true;
@@ -139,7 +148,7 @@ backend_close (struct connection *conn)
 {
   if (!conn->handle_open)
     return;
-  debug ("%s: close", plugin.name);
+  controlpath_debug ("%s: close", plugin.name);
   if (P.close)
     P.close (conn->handle);
   conn->handle = NULL;
@@ -161,7 +170,7 @@ backend_get_size (struct connection *conn)
   if (conn->exportsize == -1) {
     int64_t r;
 
-    debug ("%s: get_size", plugin.name);
+    controlpath_debug ("%s: get_size", plugin.name);
     r = P.get_size (conn->handle);
     if (r < 0) {
       if (r != -1)
@@ -184,7 +193,7 @@ ask_bool (struct connection *conn, const char *what, int (*fn) (void *),
   if (*cache == -1) {
     int r;
 
-    debug ("%s: %s", plugin.name, what);
+    controlpath_debug ("%s: %s", plugin.name, what);
     if (fn) {
       r = fn (conn->handle);
       if (r == -1)
@@ -253,7 +262,7 @@ backend_can_zero (struct connection *conn)
         conn->can_zero = NBDKIT_FUA_NONE;
       return r;
     }
-    debug ("%s: can_zero", plugin.name);
+    controlpath_debug ("%s: can_zero", plugin.name);
     if (P.can_zero) {
       r = P.can_zero (conn->handle);
       if (r == -1)
@@ -278,7 +287,7 @@ backend_can_fast_zero (struct connection *conn)
         conn->can_fast_zero = 0;
       return r;
     }
-    debug ("%s: can_fast_zero", plugin.name);
+    controlpath_debug ("%s: can_fast_zero", plugin.name);
     if (P.can_fast_zero) {
       r = P.can_fast_zero (conn->handle);
       if (r == -1)
@@ -306,7 +315,7 @@ backend_can_fua (struct connection *conn)
         conn->can_fua = NBDKIT_FUA_NONE;
       return r;
     }
-    debug ("%s: can_fua", plugin.name);
+    controlpath_debug ("%s: can_fua", plugin.name);
     if (P.can_fua) {
       r = P.can_fua (conn->handle);
       if (r == -1)
@@ -340,7 +349,7 @@ backend_can_cache (struct connection *conn)
   if (conn->can_cache == -1) {
     int r;
 
-    debug ("%s: can_cache", plugin.name);
+    controlpath_debug ("%s: can_cache", plugin.name);
     if (P.can_cache) {
       r = P.can_cache (conn->handle);
       if (r == -1)
@@ -380,7 +389,7 @@ backend_block_size (struct connection *conn, uint32_t *minimum,
 {
   uint32_t mn = 0, pr = 0, mx = 0;
 
-  debug ("%s: block_size", plugin.name);
+  controlpath_debug ("%s: block_size", plugin.name);
   if (P.block_size) {
     if (P.block_size (conn->handle, &mn, &pr, &mx) == -1)
       return -1;
@@ -422,7 +431,7 @@ backend_export_description (struct connection *conn)
 {
   const char *s = NULL;
 
-  debug ("%s: export_description", plugin.name);
+  controlpath_debug ("%s: export_description", plugin.name);
   if (P.export_description) {
     s = P.export_description (conn->handle);
     if (s && strlen (s) > NBD_MAX_STRING) {

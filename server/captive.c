@@ -2,8 +2,8 @@
  *
  * After the sockets are bound the process forks.  The child carries on
  * as the server; the parent runs COMMAND through /bin/sh with the
- * shell variables $uri (also $nbd), $exportname, $tls, $port and
- * $unixsocket describing how to reach the server.  When COMMAND exits
+ * shell variables $uri (also $nbd), $exportname, $port and $unixsocket
+ * ($tls only when TLS is enabled) describing how to reach the server.  When COMMAND exits
  * the server is sent SIGTERM and reaped, and the parent exits with
  * COMMAND's status (128+N if it died of signal N) -- unless COMMAND
  * succeeded and the server had already failed, in which case the
@@ -96,17 +96,8 @@ make_uri (void)
     append_uri_encoded (&uri, &len, config.unixsocket, true);
   }
   else {
-    const char *host = config.ipaddr ? config.ipaddr : "localhost";
-
-    append (&uri, &len, "nbd://");
-    if (strchr (host, ':')) {   /* IPv6 literal */
-      append (&uri, &len, "[");
-      append (&uri, &len, host);
-      append (&uri, &len, "]");
-    }
-    else
-      append (&uri, &len, host);
-    append (&uri, &len, ":");
+    /* nbdkit always says localhost, whatever -i was given. */
+    append (&uri, &len, "nbd://localhost:");
     append (&uri, &len, bound_port[0] ? bound_port :
             config.port ? config.port : "10809");
     if (exportname[0]) {
@@ -144,7 +135,7 @@ run_command (void)
   append_shell_var (&script, &len, "nbd", uri);
   append_shell_var (&script, &len, "exportname",
                     config.exportname ? config.exportname : "");
-  append_shell_var (&script, &len, "tls", "");
+  /* $tls is only set when TLS is on, which it never is (yet). */
   append_shell_var (&script, &len, "port",
                     config.unixsocket ? "" :
                     bound_port[0] ? bound_port :

@@ -16,21 +16,17 @@
 #include "internal.h"
 
 static uid_t
-parse_user (const char *user, gid_t *primary_gid)
+parse_user (const char *user)
 {
   struct passwd *pw;
   unsigned id;
 
   errno = 0;
   pw = getpwnam (user);
-  if (pw) {
-    *primary_gid = pw->pw_gid;
+  if (pw)
     return pw->pw_uid;
-  }
-  if (nbdkit_parse_unsigned ("-u", user, &id) == 0) {
-    *primary_gid = (gid_t) -1;
+  if (nbdkit_parse_unsigned ("-u", user, &id) == 0)
     return id;
-  }
   fatal ("-u: unknown user: %s", user);
 }
 
@@ -49,25 +45,26 @@ parse_group (const char *group)
   fatal ("-g: unknown group: %s", group);
 }
 
+/* As in nbdkit, -u changes only the user and -g only the group; but
+ * either drops the supplementary groups (root's, typically), leaving
+ * just the primary group.
+ */
 void
 change_user (void)
 {
-  gid_t gid = (gid_t) -1, user_gid = (gid_t) -1;
+  gid_t gid;
   uid_t uid = (uid_t) -1;
 
   if (config.user == NULL && config.group == NULL)
     return;
 
   if (config.user)
-    uid = parse_user (config.user, &user_gid);
-  if (config.group)
-    gid = parse_group (config.group);
-  else
-    gid = user_gid;
+    uid = parse_user (config.user);
+  gid = config.group ? parse_group (config.group) : getgid ();
 
-  if (gid != (gid_t) -1) {
-    if (setgroups (1, &gid) == -1)
-      fatal ("setgroups: %m");
+  if (setgroups (1, &gid) == -1)
+    fatal ("setgroups: %m");
+  if (config.group) {
     if (setgid (gid) == -1)
       fatal ("setgid: %m");
     debug ("changed group to %u", (unsigned) gid);
