@@ -74,27 +74,37 @@ backend_preconnect (int readonly)
  * The string belongs to the plugin (or is interned); copy it.
  */
 const char *
-backend_default_export (int readonly)
+backend_default_export (struct connection *conn, int readonly)
 {
-  const char *name;
+  const char *name = "";
+
+  if (conn->default_export_known)
+    return conn->default_exportname;
 
   controlpath_debug ("%s: default_export readonly=%d tls=%d",
-         plugin.name, readonly, 0);
-  if (P.default_export == NULL)
-    return "";
-  name = P.default_export (readonly, 0);
-  if (name == NULL)
-    return NULL;
-  if (strlen (name) > NBD_MAX_STRING) {
-    nbdkit_error ("%s: default_export: returned name is too long",
-                  plugin.name);
-    return NULL;
+                     plugin.name, readonly, 0);
+  if (P.default_export) {
+    name = P.default_export (readonly, 0);
+    if (name && strlen (name) > NBD_MAX_STRING) {
+      nbdkit_error ("%s: default_export: returned name is too long",
+                    plugin.name);
+      name = NULL;
+    }
   }
-  return name;
+  if (name) {
+    conn->default_exportname = strdup (name);
+    if (conn->default_exportname == NULL) {
+      nbdkit_error ("strdup: %m");
+      return NULL;
+    }
+  }
+  conn->default_export_known = true;
+  return conn->default_exportname;
 }
 
 int
-backend_list_exports (int readonly, struct nbdkit_exports *exports)
+backend_list_exports (struct connection *conn, int readonly,
+                      struct nbdkit_exports *exports)
 {
   controlpath_debug ("%s: list_exports readonly=%d tls=%d", plugin.name, readonly, 0);
 
@@ -106,7 +116,7 @@ backend_list_exports (int readonly, struct nbdkit_exports *exports)
     return -1;
 
   if (exports_wants_default (exports)) {
-    const char *name = backend_default_export (readonly);
+    const char *name = backend_default_export (conn, readonly);
 
     if (name && nbdkit_add_export (exports, name, NULL) == -1)
       return -1;

@@ -10,11 +10,13 @@
  * Output is never buffered: each reply is one writev(2) under the
  * connection's write lock.
  *
- * To shut down, the main thread calls connections_wake_all, which shuts
- * down the read side of every socket: blocked reads return EOF, the
- * request loops stop reading, requests already read still run and get
- * their replies, and then the connections close.  (For -s on pipes,
- * where shutdown(2) does not apply, reads poll quit_fd as well.)
+ * To shut down, the main thread calls connections_shutdown_all.  Request
+ * loops notice `quit' between requests and stop reading; requests
+ * already read still run and get their replies.  A connection whose
+ * reader is blocked waiting for input has its socket shut down, which
+ * wakes the reader -- but only once it has no request left to answer,
+ * so no reply is ever lost.  (For -s on pipes, where shutdown(2) does
+ * not apply, reads poll quit_fd as well.)
  */
 
 #include <stdio.h>
@@ -23,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,7 +41,7 @@ static pthread_mutex_t connections_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t connections_cond = PTHREAD_COND_INITIALIZER;
 static struct connection *connections;  /* live connections */
 static size_t nr_threads;               /* connection threads running */
-static bool waking;                     /* connections_wake_all was called */
+static bool waking;                     /* shutting down: serve no new client */
 static uint64_t next_id = 1;
 
 static struct connection *
@@ -114,6 +117,7 @@ free_connection (struct connection *conn)
   pthread_mutex_destroy (&conn->write_lock);
   free (conn->rbuf);
   free (conn->exportname);
+  free (conn->default_exportname);
   free (conn->meta_exportname);
   string_vector_free_all (&conn->interned);
   free (conn);
@@ -228,29 +232,49 @@ start_connection_thread (int sockin, int sockout)
   close (sockin);
 }
 
-void
-connections_wake_all (void)
+/* Called with connections_lock held. */
+static void
+wake_idle_connections (void)
 {
   struct connection *conn;
 
-  ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&connections_lock);
   waking = true;
   for (conn = connections; conn != NULL; conn = conn->next) {
     int expected = STATUS_ACTIVE;
 
     atomic_compare_exchange_strong (&conn->status, &expected,
                                     STATUS_SHUTDOWN);
-    if (conn->is_socket)
-      shutdown (conn->sockin, SHUT_RD);
+    /* Cutting the socket wakes a reader blocked in read(2).  Only do
+     * that once every request read so far has been answered: a busy
+     * connection's reader notices `quit' by itself after its current
+     * requests, and the client must still be able to receive those
+     * replies (and to go on sending, without EPIPE, meanwhile).
+     */
+    if (conn->is_socket &&
+        atomic_load_explicit (&conn->busy, memory_order_acquire) == 0)
+      shutdown (conn->sockin, SHUT_RDWR);
   }
 }
 
 void
-connections_wait_all (void)
+connections_shutdown_all (void)
 {
   ACQUIRE_LOCK_FOR_CURRENT_SCOPE (&connections_lock);
-  while (nr_threads > 0)
-    pthread_cond_wait (&connections_cond, &connections_lock);
+  while (nr_threads > 0) {
+    struct timespec ts;
+
+    wake_idle_connections ();
+    /* Busy connections become idle without telling us: look again
+     * every few milliseconds.
+     */
+    clock_gettime (CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 20 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000 * 1000 * 1000;
+    }
+    pthread_cond_timedwait (&connections_cond, &connections_lock, &ts);
+  }
 }
 
 void

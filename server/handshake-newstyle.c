@@ -309,17 +309,6 @@ option_info_go (struct connection *conn, uint32_t option, uint32_t optlen)
       send_info_string (conn, option, NBD_INFO_NAME, conn->exportname) == -1)
     goto hangup;
 
-  if (want_description) {
-    const char *desc;
-
-    lock_request ();
-    desc = backend_export_description (conn);
-    unlock_request ();
-    if (desc && send_info_string (conn, option, NBD_INFO_DESCRIPTION,
-                                  desc) == -1)
-      goto hangup;
-  }
-
   if (want_block_size) {
     uint32_t mn, pr, mx;
     int r;
@@ -343,6 +332,17 @@ option_info_go (struct connection *conn, uint32_t option, uint32_t optlen)
       debug ("%s: NBD_INFO_BLOCK_SIZE: client requested but the plugin "
              "gave no block size information, ignoring client request",
              name_of_nbd_opt (option));
+  }
+
+  if (want_description) {
+    const char *desc;
+
+    lock_request ();
+    desc = backend_export_description (conn);
+    unlock_request ();
+    if (desc && send_info_string (conn, option, NBD_INFO_DESCRIPTION,
+                                  desc) == -1)
+      goto hangup;
   }
 
   if (send_reply (conn, option, NBD_REP_ACK) == -1)
@@ -383,7 +383,7 @@ option_list (struct connection *conn, uint32_t optlen)
     return send_reply (conn, NBD_OPT_LIST, NBD_REP_ERR_PLATFORM);
 
   lock_request ();
-  r = backend_list_exports (config.readonly, exports);
+  r = backend_list_exports (conn, config.readonly, exports);
   unlock_request ();
   if (r == -1) {
     nbdkit_exports_free (exports);

@@ -36,7 +36,7 @@ canonical_export_name (struct connection *conn, const char *requested)
   char *copy;
 
   if (requested[0] == '\0') {
-    name = backend_default_export (config.readonly);
+    name = backend_default_export (conn, config.readonly);
     if (name == NULL) {
       nbdkit_error ("the default export (\"\") is not permitted by "
                     "this plugin");

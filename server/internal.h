@@ -189,7 +189,7 @@ struct plugin {
 extern struct plugin plugin;
 
 char *plugin_find (const char *arg, bool *is_script);
-void plugin_load (const char *arg, const char *filename); /* exits on failure */
+void plugin_load (const char *arg, char *filename); /* exits on failure */
 void plugin_unload (void);
 void plugin_usage (void);               /* --help with a plugin */
 void plugin_version (void);             /* -V with a plugin */
@@ -214,8 +214,12 @@ struct nbdkit_exports;
 struct nbdkit_extents;
 
 int backend_preconnect (int readonly);
-int backend_list_exports (int readonly, struct nbdkit_exports *exports);
-const char *backend_default_export (int readonly);
+int backend_list_exports (struct connection *conn, int readonly,
+                          struct nbdkit_exports *exports);
+/* The plugin's canonical name for the default export, asked once per
+ * connection; NULL if the plugin refuses the default export.
+ */
+const char *backend_default_export (struct connection *conn, int readonly);
 int backend_open (struct connection *conn, int readonly);
 void backend_close (struct connection *conn);
 bool backend_valid_range (struct connection *conn,
@@ -336,6 +340,10 @@ struct connection {
   bool is_socket;               /* false for -s on pipes */
   int family;                   /* AF_UNIX, AF_INET, AF_INET6, or 0 */
   _Atomic int status;           /* enum conn_status */
+  /* Requests read and not yet answered.  At shutdown, a connection is
+   * only cut off (so that its blocked reader wakes up) when this is 0.
+   */
+  _Atomic unsigned busy;
 
   /* Wakes nbdkit_nanosleep on nbdkit_disconnect. */
   int disconnect_fd[2];
@@ -356,6 +364,8 @@ struct connection {
   bool meta_base_allocation;    /* SET_META_CONTEXT base:allocation */
   char *meta_exportname;        /* export that contexts were set for */
   char *exportname;             /* canonical export name (after default) */
+  char *default_exportname;     /* cached .default_export answer */
+  bool default_export_known;    /* ... and whether it was asked yet */
   bool using_tls;
   uint16_t eflags;
 
@@ -381,12 +391,12 @@ struct connection {
 
 /* Serve one client on the given fds; returns when it is done. */
 void handle_single_connection (int sockin, int sockout);
-/* The same, on a new detached thread (counted for connections_wait_all). */
+/* The same, on a new detached thread (counted for connections_shutdown_all). */
 void start_connection_thread (int sockin, int sockout);
-/* Wake every connection blocked in a read (used when quitting). */
-void connections_wake_all (void);
-/* Wait until no connections are left. */
-void connections_wait_all (void);
+/* When quitting: let every connection finish the requests it has read,
+ * wake the idle ones, and wait until none is left.
+ */
+void connections_shutdown_all (void);
 
 /* Read exactly count bytes (handshake and requests).  Returns 1 on
  * success, 0 on clean EOF before any byte, -1 on error/short read.

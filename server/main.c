@@ -201,7 +201,7 @@ main (int argc, char *argv[])
 {
   struct startup_actions actions;
   const char *plugin_arg = NULL;
-  CLEANUP_FREE char *filename = NULL;
+  char *filename;
   bool is_script;
   int *socks = NULL;
   size_t nr_socks = 0;
@@ -249,18 +249,20 @@ main (int argc, char *argv[])
     exec_script_plugin (filename, argc, argv, actions.plugin_index);
   /* Plugins may read stdin (eg. password=-) until configuration ends. */
   in_configuration_phase = true;
-  plugin_load (plugin_arg, filename);
+  plugin_load (plugin_arg, filename); /* takes ownership of filename */
 
   apply_debug_flags (RTLD_DEFAULT, "nbdkit");
   free_debug_flags ();
 
   if (actions.help) {
     plugin_usage ();
+    plugin_unload ();
     exit (EXIT_SUCCESS);
   }
   if (actions.version) {
     printf ("nbdkit %s\n", PACKAGE_VERSION);
     plugin_version ();
+    plugin_unload ();
     exit (EXIT_SUCCESS);
   }
 
@@ -269,6 +271,8 @@ main (int argc, char *argv[])
   if (config.dump_plugin) {
     lock_init_thread_model ();
     plugin_dump_fields ();
+    plugin_unload ();
+    string_vector_free_all (&config_keys);
     exit (EXIT_SUCCESS);
   }
 
@@ -282,6 +286,14 @@ main (int argc, char *argv[])
 
   if (config.unixsocket && strcmp (config.unixsocket, "-") == 0)
     make_private_socket ();
+  /* The daemon changes directory to /, so remember where -P points. */
+  if (config.pidfile) {
+    char *abs = nbdkit_absolute_path (config.pidfile);
+
+    if (abs == NULL)
+      exit (EXIT_FAILURE);
+    config.pidfile = abs;
+  }
 
   switch_stdio ();
 
@@ -315,8 +327,7 @@ main (int argc, char *argv[])
   free (socks);
 
   debug ("shutting down: waiting for connections to finish");
-  connections_wake_all ();
-  connections_wait_all ();
+  connections_shutdown_all ();
 
   plugin_cleanup ();
   plugin_unload ();

@@ -146,14 +146,17 @@ is_valid_plugin_name (const char *name)
 }
 
 /* Load the plugin and call its .load.  arg is what the user typed (for
- * messages), filename the file to dlopen.  Exits on any failure.
+ * messages), filename the (malloc'd) file to dlopen, which the plugin
+ * keeps.  Exits on any failure.
  */
 void
-plugin_load (const char *arg, const char *filename)
+plugin_load (const char *arg, char *filename)
 {
   struct nbdkit_plugin *(*init) (void);
   struct nbdkit_plugin *p;
   size_t size;
+
+  plugin.filename = filename;
 
   debug ("registering plugin %s", filename);
 
@@ -214,9 +217,6 @@ plugin_load (const char *arg, const char *filename)
     plugin.p.zero = NULL;
   }
 
-  plugin.filename = strdup (filename);
-  if (plugin.filename == NULL)
-    fatal ("strdup: %m");
   plugin.name = plugin.p.name;
   plugin.max_thread_model = p->_thread_model;
 

@@ -3,7 +3,7 @@
  * Setting `quit' alone is not enough, because threads are blocked in
  * poll(2) or read(2).  So quitting also writes a byte to a pipe whose
  * read end (quit_fd) is in every poll set that has to notice; the
- * accept loop then wakes the connections (see connections_wake_all).
+ * main thread then winds the connections down (connections_shutdown_all).
  * Everything handle_quit does is async-signal-safe.
  */
 

@@ -8,16 +8,16 @@
  *   - Under every thread model except PARALLEL, and with -t 1, every
  *     request runs inline, in order.
  *
- *   - Under PARALLEL a request runs inline when it is alone (nothing in
- *     flight, no more input already buffered): that is queue depth 1,
- *     where a hand-off would only add a thread wake-up to its latency.
- *     When requests queue up, they go to a pool of worker threads
- *     (started lazily, up to -t) -- but only if the plugin is slow.  A
- *     plugin that answers in a few microseconds gains nothing from
- *     other threads (the hand-off costs more than the work), so the
- *     server keeps a moving average of how long the plugin takes and
- *     keeps running fast requests inline even when they queue up.
- *     Plugins that block (disk I/O, network, sleeps) get the pool.
+ *   - Under PARALLEL the server keeps a moving average of how long the
+ *     plugin takes per request.  A fast plugin (a few microseconds: RAM
+ *     disks, page-cache hits) gains nothing from other threads -- the
+ *     hand-off to a worker costs more than the work, and at queue depth
+ *     1 it adds a thread wake-up to every request's latency -- so its
+ *     requests run inline.  A slow plugin (disk or network I/O, sleeps)
+ *     gets a pool of worker threads, started lazily up to -t, and the
+ *     connection thread goes straight back to reading, so requests that
+ *     block overlap.  The average starts out "slow", so a plugin that
+ *     blocks gets its parallelism from the first request.
  *
  * Replies to requests run inline are batched while more input is
  * already buffered, and go out in one writev when the buffered input
@@ -122,6 +122,13 @@ request_free (struct request *req)
     free (req->buf);
     free (req);
   }
+}
+
+/* A request has been answered (or dropped). */
+static inline void
+request_done (struct connection *conn)
+{
+  atomic_fetch_sub_explicit (&conn->busy, 1, memory_order_release);
 }
 
 static void
@@ -281,8 +288,10 @@ flush_batch (struct worker_pool *pool, struct batch *b)
     return;
   if (conn_get_status (pool->conn) != STATUS_DEAD)
     conn_send_iov (pool->conn, b->iov, b->nr_iov);
-  for (i = 0; i < b->nr_reqs; ++i)
+  for (i = 0; i < b->nr_reqs; ++i) {
     put_free_request (pool, b->reqs[i]);
+    request_done (pool->conn);
+  }
   b->nr_reqs = b->nr_iov = 0;
   b->bytes = 0;
 }
@@ -335,6 +344,7 @@ worker_thread (void *vp)
 
     handle_request (pool, req);
     send_reply (conn, req);
+    request_done (conn);
     request_recycle (req);
 
     pthread_mutex_lock (&pool->lock);
@@ -383,23 +393,16 @@ dispatch (struct worker_pool *pool, struct request *req)
   return ok;
 }
 
-/* Should this (queued-up) request go to a worker? */
+/* Should this request go to a worker? */
 static bool
 want_dispatch (struct worker_pool *pool)
 {
-  struct connection *conn = pool->conn;
-
   if (pool->max_in_flight == 0)
     return false;
-  /* in_flight is only increased by this thread, so a stale value can
-   * only make us hand off a request that could have run here.
-   */
-  if (!conn_input_pending (conn) &&
-      __atomic_load_n (&pool->in_flight, __ATOMIC_RELAXED) == 0)
-    return false;               /* alone: run it here */
   return __atomic_load_n (&pool->service_ns, __ATOMIC_RELAXED) >=
     INLINE_THRESHOLD_NS;
 }
+
 
 static void
 serve (struct connection *conn, unsigned threads)
@@ -446,6 +449,14 @@ serve (struct connection *conn, unsigned threads)
          __atomic_load_n (&pool.in_flight, __ATOMIC_RELAXED) >= threads))
       flush_batch (&pool, batch);
 
+    /* When the server is quitting, answer what the client has already
+     * sent (and we have buffered), but read nothing more.
+     */
+    if (quit && !conn_input_pending (conn)) {
+      debug ("server is shutting down: no more requests");
+      break;
+    }
+
     req = get_free_request (&pool);
     if (req == NULL)
       break;
@@ -454,6 +465,7 @@ serve (struct connection *conn, unsigned threads)
       request_free (req);
       break;
     }
+    atomic_fetch_add_explicit (&conn->busy, 1, memory_order_acquire);
 
     if (want_dispatch (&pool) && dispatch (&pool, req))
       continue;
