@@ -144,8 +144,12 @@ NBDKIT_EXTERN_DECL (int, nbdkit_is_tls, (void));
 
 /* Emits the plugin_init function the server looks up with dlsym.
  * THREAD_MODEL must be defined by the plugin before this is expanded.
+ * (The prototype keeps -Wmissing-prototypes quiet in plugins.)
  */
 #define NBDKIT_REGISTER_PLUGIN(plugin)                                  \
+  NBDKIT_CXX_LANG_C                                                     \
+  NBDKIT_DLL_PUBLIC                                                     \
+  struct nbdkit_plugin *plugin_init (void);                             \
   NBDKIT_CXX_LANG_C                                                     \
   NBDKIT_DLL_PUBLIC                                                     \
   struct nbdkit_plugin *                                                \

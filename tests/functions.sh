@@ -50,7 +50,7 @@ cleanup_fn ()
 
 skip ()
 {
-  echo "$0: SKIP: $*"
+  echo "$0: SKIP: $*" >&2
   exit 77
 }
 
