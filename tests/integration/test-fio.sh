@@ -18,11 +18,11 @@ run_fio ()
 {
   local name="$1"
   shift
-  fio --name=job --ioengine=nbd --uri="$uri" --rw=randwrite \
+  (cd "$tmpdir" && fio --name=job --ioengine=nbd --uri="$uri" --rw=randwrite \
       --bs=4k --iodepth=16 --size=32M --numjobs=2 --offset_increment=64M \
       --verify=crc32c --verify_fatal=1 --randrepeat=1 \
       --output-format=json --output="$tmpdir/$name.json" "$@" \
-      >"$tmpdir/$name.log" 2>&1
+      >"$tmpdir/$name.log" 2>&1)
 }
 
 # check_bytes NAME WRITE READ: every job moved exactly these bytes.

@@ -1,0 +1,400 @@
+//! C callbacks that forward to a [`Server`] implementation.
+//!
+//! [`plugin!`](crate::plugin!) stores `glue::X::<MyType>` in the fields
+//! of a [`Plugin`].  Each function converts the C arguments, calls the
+//! trait method inside [`guard`] (so panics stay on this side of the FFI
+//! boundary) and converts the result back: errors are reported with
+//! [`Error::report`] and become `-1` (or NULL).
+//!
+//! Public only because the macro expands in the plugin's crate.
+
+#![doc(hidden)]
+// These are C callbacks: the server guarantees the pointers are valid,
+// and the Plugin fields they go in are (historically) safe fn types.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use std::any::Any;
+use std::ffi::CString;
+use std::io::Write;
+use std::mem;
+use std::os::raw::{c_char, c_int, c_void};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::slice;
+
+use crate::error::{errno, Error, Result};
+use crate::ffi;
+use crate::functions::{c_str, intern};
+use crate::plugin::{Plugin, ThreadModel};
+use crate::server::Server;
+use crate::types::{Exports, Extents, Flags};
+
+/// The text of a panic payload.
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "(non-string panic payload)"
+    }
+}
+
+/// Runs `f`, turning a panic into an `EIO` error that names `callback`.
+///
+/// Use it in raw-API callbacks whose code might panic: unwinding out of
+/// an `extern "C"` function aborts the whole server.
+///
+/// ```
+/// use nbdkit::*;
+///
+/// extern "C" fn get_size(_h: *mut c_void) -> i64 {
+///     match guard("get_size", || Ok(1024)) {
+///         Ok(n) => n,
+///         Err(e) => { e.report(); -1 }
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub fn guard<R, F: FnOnce() -> Result<R>>(callback: &str, f: F) -> Result<R> {
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => Err(Error::new(
+            errno::EIO,
+            format!("{callback}: panic: {}", panic_message(&*payload)),
+        )),
+    }
+}
+
+/// [`guard`], then report an error.
+fn run<R, F: FnOnce() -> Result<R>>(callback: &str, f: F) -> Option<R> {
+    match guard(callback, f) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            e.report();
+            None
+        }
+    }
+}
+
+fn status<F: FnOnce() -> Result<()>>(callback: &str, f: F) -> c_int {
+    match run(callback, f) {
+        Some(()) => 0,
+        None => -1,
+    }
+}
+
+fn boolean<F: FnOnce() -> Result<bool>>(callback: &str, f: F) -> c_int {
+    match run(callback, f) {
+        Some(b) => b as c_int,
+        None => -1,
+    }
+}
+
+/// A string that must outlive the callback, interned in the server.
+fn interned<F: FnOnce() -> Result<String>>(callback: &str, f: F) -> *const c_char {
+    run(callback, || intern(&f()?)).unwrap_or(ptr::null())
+}
+
+/// The connection object behind a handle.
+///
+/// # Safety
+/// `h` must come from [`open`] for the same `S` and not be closed yet.
+unsafe fn conn<'a, S: Server>(h: *mut c_void) -> &'a S {
+    &*(h as *const S)
+}
+
+pub extern "C" fn load<S: Server>() {
+    run("load", || {
+        S::load();
+        Ok(())
+    });
+}
+
+pub extern "C" fn unload<S: Server>() {
+    run("unload", || {
+        S::unload();
+        Ok(())
+    });
+}
+
+pub extern "C" fn config<S: Server>(key: *const c_char, value: *const c_char) -> c_int {
+    status("config", || {
+        let k = unsafe { c_str(key) }?;
+        let v = unsafe { c_str(value) }?;
+        S::config(k, v)
+    })
+}
+
+pub extern "C" fn config_complete<S: Server>() -> c_int {
+    status("config_complete", S::config_complete)
+}
+
+pub extern "C" fn dump_plugin<S: Server>() {
+    // The server printed its lines through C stdio; Rust's stdout has
+    // its own buffer.  Flush both sides so the lines come out in order.
+    unsafe { ffi::fflush(ptr::null_mut()) };
+    run("dump_plugin", || {
+        S::dump_plugin();
+        Ok(())
+    });
+    let _ = std::io::stdout().flush();
+}
+
+// The C field is `int (*)(void)`, -1 meaning failure; the raw field type
+// is the historical `extern fn () -> ThreadModel`, which has the same
+// ABI.  This function returns the C int and is stored through a cast,
+// so that an error can reach the server as -1.
+extern "C" fn thread_model_c<S: Server>() -> c_int {
+    match run("thread_model", S::thread_model) {
+        Some(m) => m as c_int,
+        None => -1,
+    }
+}
+
+pub fn thread_model<S: Server>() -> extern "C" fn() -> ThreadModel {
+    let f: extern "C" fn() -> c_int = thread_model_c::<S>;
+    // SAFETY: both are C functions taking nothing and returning an int
+    // in the same register.  Only the server calls this pointer.
+    unsafe { mem::transmute::<extern "C" fn() -> c_int, extern "C" fn() -> ThreadModel>(f) }
+}
+
+pub extern "C" fn get_ready<S: Server>() -> c_int {
+    status("get_ready", S::get_ready)
+}
+
+pub extern "C" fn after_fork<S: Server>() -> c_int {
+    status("after_fork", S::after_fork)
+}
+
+pub extern "C" fn cleanup<S: Server>() {
+    run("cleanup", || {
+        S::cleanup();
+        Ok(())
+    });
+}
+
+pub extern "C" fn preconnect<S: Server>(readonly: c_int) -> c_int {
+    status("preconnect", || S::preconnect(readonly != 0))
+}
+
+pub extern "C" fn list_exports<S: Server>(
+    readonly: c_int,
+    is_tls: c_int,
+    exports: *mut Exports,
+) -> c_int {
+    status("list_exports", || {
+        let e = unsafe { Exports::from_ptr(exports) };
+        S::list_exports(readonly != 0, is_tls != 0, e)
+    })
+}
+
+pub extern "C" fn default_export<S: Server>(readonly: c_int, is_tls: c_int) -> *const c_char {
+    interned("default_export", || {
+        S::default_export(readonly != 0, is_tls != 0)
+    })
+}
+
+pub extern "C" fn open<S: Server>(readonly: c_int) -> *mut c_void {
+    match run("open", || S::open(readonly != 0)) {
+        // A zero-sized S still gets a non-NULL (dangling) pointer.
+        Some(s) => Box::into_raw(Box::new(s)) as *mut c_void,
+        None => ptr::null_mut(),
+    }
+}
+
+pub extern "C" fn close<S: Server>(h: *mut c_void) {
+    if h.is_null() {
+        return;
+    }
+    // Drop the connection object; a panicking Drop is logged.
+    run("close", || {
+        drop(unsafe { Box::from_raw(h as *mut S) });
+        Ok(())
+    });
+}
+
+pub extern "C" fn get_size<S: Server>(h: *mut c_void) -> i64 {
+    let r = run("get_size", || {
+        let size = unsafe { conn::<S>(h) }.get_size()?;
+        i64::try_from(size)
+            .map_err(|_| Error::new(errno::EFBIG, format!("get_size: {size} is too large")))
+    });
+    r.unwrap_or(-1)
+}
+
+pub extern "C" fn export_description<S: Server>(h: *mut c_void) -> *const c_char {
+    interned("export_description", || {
+        unsafe { conn::<S>(h) }.export_description()
+    })
+}
+
+pub extern "C" fn block_size<S: Server>(
+    h: *mut c_void,
+    minimum: *mut u32,
+    preferred: *mut u32,
+    maximum: *mut u32,
+) -> c_int {
+    status("block_size", || {
+        let b = unsafe { conn::<S>(h) }.block_size()?;
+        unsafe {
+            *minimum = b.minimum;
+            *preferred = b.preferred;
+            *maximum = b.maximum;
+        }
+        Ok(())
+    })
+}
+
+macro_rules! bool_callback {
+    ($name:ident) => {
+        pub extern "C" fn $name<S: Server>(h: *mut c_void) -> c_int {
+            boolean(stringify!($name), || unsafe { conn::<S>(h) }.$name())
+        }
+    };
+}
+
+bool_callback!(can_write);
+bool_callback!(can_flush);
+bool_callback!(is_rotational);
+bool_callback!(can_trim);
+bool_callback!(can_zero);
+bool_callback!(can_fast_zero);
+bool_callback!(can_multi_conn);
+bool_callback!(can_extents);
+
+pub extern "C" fn can_fua<S: Server>(h: *mut c_void) -> c_int {
+    match run("can_fua", || unsafe { conn::<S>(h) }.can_fua()) {
+        Some(m) => m as c_int,
+        None => -1,
+    }
+}
+
+pub extern "C" fn can_cache<S: Server>(h: *mut c_void) -> c_int {
+    match run("can_cache", || unsafe { conn::<S>(h) }.can_cache()) {
+        Some(m) => m as c_int,
+        None => -1,
+    }
+}
+
+pub extern "C" fn pread<S: Server>(
+    h: *mut c_void,
+    buf: *mut c_char,
+    count: u32,
+    offset: u64,
+    flags: u32,
+) -> c_int {
+    status("pread", || {
+        // The server hands us a buffer of count bytes that it owns for
+        // the duration of the call.
+        let b = unsafe { slice::from_raw_parts_mut(buf as *mut u8, count as usize) };
+        unsafe { conn::<S>(h) }.read_at(b, offset, Flags::from_bits_retain(flags))
+    })
+}
+
+pub extern "C" fn pwrite<S: Server>(
+    h: *mut c_void,
+    buf: *const c_char,
+    count: u32,
+    offset: u64,
+    flags: u32,
+) -> c_int {
+    status("pwrite", || {
+        let b = unsafe { slice::from_raw_parts(buf as *const u8, count as usize) };
+        unsafe { conn::<S>(h) }.write_at(b, offset, Flags::from_bits_retain(flags))
+    })
+}
+
+pub extern "C" fn flush<S: Server>(h: *mut c_void, flags: u32) -> c_int {
+    status("flush", || {
+        unsafe { conn::<S>(h) }.flush(Flags::from_bits_retain(flags))
+    })
+}
+
+pub extern "C" fn trim<S: Server>(h: *mut c_void, count: u32, offset: u64, flags: u32) -> c_int {
+    status("trim", || {
+        unsafe { conn::<S>(h) }.trim(count, offset, Flags::from_bits_retain(flags))
+    })
+}
+
+pub extern "C" fn zero<S: Server>(h: *mut c_void, count: u32, offset: u64, flags: u32) -> c_int {
+    status("zero", || {
+        unsafe { conn::<S>(h) }.zero(count, offset, Flags::from_bits_retain(flags))
+    })
+}
+
+pub extern "C" fn extents<S: Server>(
+    h: *mut c_void,
+    count: u32,
+    offset: u64,
+    flags: u32,
+    extents: *mut Extents,
+) -> c_int {
+    status("extents", || {
+        let e = unsafe { Extents::from_ptr(extents) };
+        unsafe { conn::<S>(h) }.extents(count, offset, Flags::from_bits_retain(flags), e)
+    })
+}
+
+pub extern "C" fn cache<S: Server>(h: *mut c_void, count: u32, offset: u64, flags: u32) -> c_int {
+    status("cache", || {
+        unsafe { conn::<S>(h) }.cache(count, offset, Flags::from_bits_retain(flags))
+    })
+}
+
+/// A `'static` C copy of an identity string.  plugin_init runs once, so
+/// leaking is fine.
+fn leak_str(what: &str, s: &str) -> Result<*const c_char> {
+    match CString::new(s) {
+        Ok(c) => Ok(c.into_raw() as *const c_char),
+        Err(_) => Err(Error::new(
+            errno::EINVAL,
+            format!("plugin {what} contains a NUL byte"),
+        )),
+    }
+}
+
+fn leak_opt(what: &str, s: Option<&'static str>) -> Result<*const c_char> {
+    match s {
+        Some(s) => leak_str(what, s),
+        None => Ok(ptr::null()),
+    }
+}
+
+/// The plugin for `S` with the callbacks every safe plugin has (open,
+/// close, get_size, pread) and its identity strings.  `plugin!` adds
+/// the callbacks it is told about.
+pub fn new_plugin<S: Server>() -> Result<Plugin> {
+    let mut p = Plugin::new(
+        leak_str("name", S::name())?,
+        open::<S>,
+        get_size::<S>,
+        pread::<S>,
+    );
+    p.close = Some(close::<S>);
+    p.longname = leak_opt("longname", S::longname())?;
+    p.version = leak_opt("version", S::version())?;
+    p.description = leak_opt("description", S::description())?;
+    p.config_help = leak_opt("config_help", S::config_help())?;
+    p.magic_config_key = leak_opt("magic_config_key", S::magic_config_key())?;
+    Ok(p)
+}
+
+/// The body of the `plugin_init` that `plugin!` generates: builds the
+/// plugin, lets `set` fill in the named callbacks, and leaks it.  On
+/// failure (or panic) it logs and returns NULL, which the server
+/// reports as a failed registration.
+pub fn plugin_init<S: Server, F: FnOnce(&mut Plugin)>(set: F) -> *const Plugin {
+    let r = guard("plugin_init", || {
+        let mut p = new_plugin::<S>()?;
+        set(&mut p);
+        Ok(p)
+    });
+    match r {
+        Ok(p) => Box::into_raw(Box::new(p)),
+        Err(e) => {
+            crate::functions::error(&format!("plugin_init: {e}"));
+            ptr::null()
+        }
+    }
+}
