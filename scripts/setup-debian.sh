@@ -17,7 +17,7 @@ packages="
   nbdkit nbdkit-plugin-dev nbdkit-plugin-lua
   libnbd-bin python3 python3-libnbd
   qemu-utils fio
-  procps psmisc util-linux iproute2 man-db
+  procps psmisc util-linux iproute2 man-db jq
 "
 # The Rust crate builds with any cargo >= Debian's; only install
 # Debian's when the machine has none (eg. no rustup toolchain).

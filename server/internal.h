@@ -185,6 +185,7 @@ struct plugin {
   void *dl;
   const char *name;             /* == p.name */
   int max_thread_model;         /* from _thread_model */
+  const struct nbdkit_plugin *registered; /* what plugin_init returned */
 };
 extern struct plugin plugin;
 

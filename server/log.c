@@ -127,6 +127,23 @@ write_stderr (const char *s, size_t len)
   }
 }
 
+/* Format one line with the "nbdkit: NAME[N]: KIND: " prefix and write
+ * it to stderr.
+ */
+static void
+emit_stderr (const char *kind, int saved_errno, const char *fmt,
+             va_list args)
+{
+  char buf[1024];
+  char *to_free, *line;
+  size_t len;
+
+  line = format_line (buf, sizeof buf, kind, true, saved_errno,
+                      fmt, args, &len, &to_free);
+  write_stderr (line, len);
+  free (to_free);
+}
+
 void
 log_verror (const char *fmt, va_list args)
 {
@@ -154,10 +171,7 @@ log_verror (const char *fmt, va_list args)
     break;
 
   default:
-    line = format_line (buf, sizeof buf, "error", true, saved_errno,
-                        fmt, args, &len, &to_free);
-    write_stderr (line, len);
-    free (to_free);
+    emit_stderr ("error", saved_errno, fmt, args);
   }
   errno = saved_errno;
 }
@@ -166,19 +180,13 @@ void
 debug_verror (const char *fmt, va_list args)
 {
   int saved_errno = errno;
-  char buf[1024];
-  char *to_free, *line;
-  size_t len;
 
   if (!config.verbose)
     return;
   /* Debug messages always go to stderr (like nbdkit), whatever --log
    * says.
    */
-  line = format_line (buf, sizeof buf, "debug", true, saved_errno,
-                      fmt, args, &len, &to_free);
-  write_stderr (line, len);
-  free (to_free);
+  emit_stderr ("debug", saved_errno, fmt, args);
   errno = saved_errno;
 }
 
@@ -202,16 +210,10 @@ fatal (const char *fmt, ...)
 {
   va_list args;
   int saved_errno = errno;
-  char buf[1024];
-  char *to_free, *line;
-  size_t len;
 
   va_start (args, fmt);
-  line = format_line (buf, sizeof buf, "error", true, saved_errno,
-                      fmt, args, &len, &to_free);
+  emit_stderr ("error", saved_errno, fmt, args);
   va_end (args);
-  write_stderr (line, len);
-  free (to_free);
   exit (EXIT_FAILURE);
 }
 

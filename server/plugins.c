@@ -179,6 +179,11 @@ plugin_load (const char *arg, char *filename)
   p = init ();
   if (p == NULL)
     fatal ("%s: plugin registration function failed", filename);
+  /* Plugins in other languages often allocate the struct they return
+   * and never free it (the seed Rust example does); keep the pointer so
+   * that it is not reported as a leak.
+   */
+  plugin.registered = p;
 
   if (p->_api_version < 1 || p->_api_version > 2)
     fatal ("%s: plugin uses API version %d, but this server supports "

@@ -16,6 +16,8 @@
 #                     until it is ready.  It is killed at exit.
 #   stop_nbdkit       SIGTERM the server and wait for it to exit
 #   debian_plugin NAME  path of Debian's binary plugin NAME (skips if absent)
+#   sanitizer_build   true if the server under test was built with ASan
+#                     (whose allocator keeps freed memory: skip RSS checks)
 
 set -e
 set -u
@@ -77,6 +79,11 @@ debian_plugin ()
   local f="$DEBIAN_PLUGINDIR/nbdkit-$1-plugin.so"
   [ -f "$f" ] || skip "Debian plugin $1 not installed"
   echo "$f"
+}
+
+sanitizer_build ()
+{
+  ldd "$BUILDDIR/server/nbdkit" 2>/dev/null | grep -q libasan
 }
 
 # start_nbdkit [server args...]

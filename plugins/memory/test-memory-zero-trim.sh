@@ -107,4 +107,6 @@ for off in range(0, 1 << 30, 1 << 25):
 trimmed="$(rss_kb)"
 echo "RSS after writing 64 MiB: $full KiB, after trimming: $trimmed KiB"
 [ "$full" -gt $((64 * 1024)) ] || fail "64 MiB written but RSS is $full KiB"
-[ "$trimmed" -lt $((full - 32 * 1024)) ] || fail "trim did not free memory"
+# ASan's allocator quarantines freed memory, so RSS cannot drop there.
+sanitizer_build ||
+  [ "$trimmed" -lt $((full - 32 * 1024)) ] || fail "trim did not free memory"

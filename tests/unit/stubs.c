@@ -110,44 +110,4 @@ conn_disconnect (struct connection *conn, bool force)
     abort ();
 }
 
-/* utils.c */
-void
-cleanup_free (void *ptr)
-{
-  free (*(void **) ptr);
-}
-
-void
-cleanup_unlock (pthread_mutex_t **ptr)
-{
-  if (pthread_mutex_unlock (*ptr) != 0)
-    abort ();
-}
-
-int
-string_vector_append (struct string_vector *v, char *s)
-{
-  if (v->len == v->cap) {
-    size_t ncap = v->cap ? v->cap * 2 : 4;
-    char **nptr = realloc (v->ptr, ncap * sizeof *nptr);
-
-    if (nptr == NULL)
-      return -1;
-    v->ptr = nptr;
-    v->cap = ncap;
-  }
-  v->ptr[v->len++] = s;
-  return 0;
-}
-
-void
-string_vector_free_all (struct string_vector *v)
-{
-  size_t i;
-
-  for (i = 0; i < v->len; ++i)
-    free (v->ptr[i]);
-  free (v->ptr);
-  v->ptr = NULL;
-  v->len = v->cap = 0;
-}
+/* utils.c is linked in as it is (see meson.build). */
