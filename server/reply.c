@@ -22,6 +22,7 @@
  * not exceeding 2^20).
  */
 #define MAX_DESCRIPTORS (1024 * 1024)
+#define MAX_EXTENT_LENGTH (UINT32_MAX & ~UINT32_C (511))
 
 struct simple_reply_hdr {
   struct nbd_simple_reply r;
@@ -116,8 +117,7 @@ prepare_read_chunk (struct request *req, struct iovec *iov)
 }
 
 /* Turn the extents list into base:allocation descriptors covering
- * [offset, offset+count), clipped to the request (and to exactly one
- * descriptor with REQ_ONE).
+ * [offset, offset+count) (exactly one descriptor with REQ_ONE).
  */
 static int
 prepare_block_status_chunk (struct request *req, struct iovec *iov)
@@ -147,9 +147,15 @@ prepare_block_status_chunk (struct request *req, struct iovec *iov)
 
     if (e_end <= pos)
       continue;
-    if (e_end > end)
+    /* With REQ_ONE the one extent must fit the request.  Otherwise the
+     * last extent may run past the end of the request (as nbdkit's do),
+     * which saves the client a round trip; it is capped to what fits in
+     * 32 bits, keeping 512-byte alignment.
+     */
+    if (req_one && e_end > end)
       e_end = end;
-    /* < 2^32 since the request count is 32 bits */
+    if (e_end - pos > MAX_EXTENT_LENGTH)
+      e_end = pos + MAX_EXTENT_LENGTH;
     desc[n].length = htobe32 ((uint32_t) (e_end - pos));
     desc[n].status_flags =
       htobe32 (e.type & (NBD_STATE_HOLE | NBD_STATE_ZERO));
