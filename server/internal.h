@@ -407,6 +407,11 @@ int conn_recv_full (struct connection *conn, void *buf, size_t count);
 int conn_recv_discard (struct connection *conn, uint64_t count);
 /* True if input is already buffered (more requests are queued up). */
 bool conn_input_pending (struct connection *conn);
+/* If the next count bytes of input are all buffered, consume them and
+ * return a pointer to them, valid until the next read from the
+ * connection; else NULL.
+ */
+void *conn_take_buffered (struct connection *conn, size_t count);
 /* Send all of iov (which may be modified) under the write lock.
  * Returns 0 or -1 (and marks the connection dead).
  */
@@ -442,7 +447,12 @@ int protocol_common_open (struct connection *conn, const char *exportname,
  */
 struct request {
   struct nbd_request hdr;       /* host byte order */
-  void *buf;                    /* payload (write) or read data */
+  /* The write payload or read data.  Usually data == buf, the request's
+   * own buffer; for a write run inline whose payload is already whole in
+   * the connection's input buffer, data points there instead (no copy).
+   */
+  void *data;
+  void *buf;                    /* owned buffer */
   size_t buf_size;              /* allocated size of buf */
   uint32_t error;               /* errno value, 0 = success */
   struct nbdkit_extents *extents; /* BLOCK_STATUS result */

@@ -82,7 +82,7 @@ protocol_validate_request (struct connection *conn,
 {
   const unsigned cmd = req->type;
   const uint16_t flags = req->flags;
-  const char *name = name_of_nbd_cmd (cmd);
+#define name name_of_nbd_cmd (cmd)  /* only evaluated for messages */
 
   switch (cmd) {
   case NBD_CMD_READ:
@@ -204,6 +204,7 @@ protocol_validate_request (struct connection *conn,
   }
 
   return 0;
+#undef name
 }
 
 void
@@ -230,12 +231,12 @@ protocol_handle_request (struct connection *conn, struct request *req)
   switch (req->hdr.type) {
   case NBD_CMD_READ:
     if (count > 0)
-      r = backend_pread (conn, req->buf, count, offset, 0, &err);
+      r = backend_pread (conn, req->data, count, offset, 0, &err);
     break;
 
   case NBD_CMD_WRITE:
     if (count > 0)
-      r = backend_pwrite (conn, req->buf, count, offset, flags, &err);
+      r = backend_pwrite (conn, req->data, count, offset, flags, &err);
     break;
 
   case NBD_CMD_FLUSH:

@@ -73,7 +73,7 @@ prepare_simple_reply (struct request *req, uint32_t nbd_error,
   iov[0].iov_base = h;
   iov[0].iov_len = sizeof *h;
   if (req->hdr.type == NBD_CMD_READ && nbd_error == 0 && req->hdr.count) {
-    iov[1].iov_base = req->buf;
+    iov[1].iov_base = req->data;
     iov[1].iov_len = req->hdr.count;
     return 2;
   }
@@ -111,7 +111,7 @@ prepare_read_chunk (struct request *req, struct iovec *iov)
   h->data.offset = htobe64 (req->hdr.offset);
   iov[0].iov_base = h;
   iov[0].iov_len = sizeof *h;
-  iov[1].iov_base = req->buf;
+  iov[1].iov_base = req->data;
   iov[1].iov_len = req->hdr.count;
   return 2;
 }

@@ -41,7 +41,7 @@
 #define RETAIN_BUF_SIZE (4 * 1024 * 1024)
 
 /* Reply batching limits. */
-#define BATCH_MAX_REQUESTS 64
+#define BATCH_MAX_REQUESTS 16
 #define BATCH_MAX_BYTES (1024 * 1024)
 
 /* A plugin whose average service time is below this runs inline even
@@ -65,7 +65,9 @@ struct worker_pool {
   pthread_cond_t work_cond;     /* workers wait here for work */
   pthread_cond_t done_cond;     /* the reader waits here for a slot */
   struct request *queue_head, *queue_tail;
-  struct request *free_list;
+  struct request *free_list;    /* requests freed by workers (locked) */
+  struct request *reader_free;  /* freed by the reader (reader only) */
+  unsigned sample;              /* reader only: which requests to time */
   unsigned max_in_flight;       /* -t; 0 = no workers (serial) */
   unsigned in_flight;           /* queued + running on workers; changed
                                  * under lock, read without it (atomics) */
@@ -112,6 +114,7 @@ request_recycle (struct request *req)
     req->buf_size = 0;
   }
   req->error = 0;
+  req->data = NULL;
 }
 
 static void
@@ -131,21 +134,27 @@ request_done (struct connection *conn)
   atomic_fetch_sub_explicit (&conn->busy, 1, memory_order_release);
 }
 
+/* Requests run inline go back on the reader's own free list: no lock. */
 static void
-put_free_request (struct worker_pool *pool, struct request *req)
+put_reader_free (struct worker_pool *pool, struct request *req)
 {
   request_recycle (req);
-  pthread_mutex_lock (&pool->lock);
-  req->next = pool->free_list;
-  pool->free_list = req;
-  pthread_mutex_unlock (&pool->lock);
+  req->next = pool->reader_free;
+  pool->reader_free = req;
 }
 
 /* Get a free request, waiting while -t requests are in flight. */
 static struct request *
 get_free_request (struct worker_pool *pool)
 {
-  struct request *req;
+  struct request *req = pool->reader_free;
+
+  if (req && (pool->max_in_flight == 0 ||
+              __atomic_load_n (&pool->in_flight, __ATOMIC_RELAXED) <
+              pool->max_in_flight)) {
+    pool->reader_free = req->next;
+    return req;
+  }
 
   pthread_mutex_lock (&pool->lock);
   while (pool->max_in_flight > 0 && pool->in_flight >= pool->max_in_flight) {
@@ -153,9 +162,14 @@ get_free_request (struct worker_pool *pool)
     pthread_cond_wait (&pool->done_cond, &pool->lock);
   }
   pool->reader_waiting = false;
-  req = pool->free_list;
+  req = pool->reader_free;
   if (req)
-    pool->free_list = req->next;
+    pool->reader_free = req->next;
+  else {
+    req = pool->free_list;
+    if (req)
+      pool->free_list = req->next;
+  }
   pthread_mutex_unlock (&pool->lock);
 
   if (req == NULL) {
@@ -168,10 +182,12 @@ get_free_request (struct worker_pool *pool)
 
 /* Read and validate the next request.  Returns 1 if req holds a request
  * to run and reply to, 0 when the client is done (EOF or DISC), -1 on a
- * fatal error (the connection must be dropped).
+ * fatal error (the connection must be dropped).  If run_inline, the
+ * request will be run before the next read, so a write payload may be
+ * used straight from the input buffer.
  */
 static int
-recv_request (struct connection *conn, struct request *req)
+recv_request (struct connection *conn, struct request *req, bool run_inline)
 {
   struct nbd_request wire;
   int r;
@@ -205,6 +221,9 @@ recv_request (struct connection *conn, struct request *req)
   req->error = protocol_validate_request (conn, &req->hdr);
 
   if (req->hdr.type == NBD_CMD_WRITE) {
+    if (req->error == 0 && run_inline &&
+        (req->data = conn_take_buffered (conn, req->hdr.count)) != NULL)
+      return 1;
     if (req->error == 0 && request_reserve (req, req->hdr.count) == -1)
       req->error = ENOMEM;
     if (req->error) {
@@ -220,6 +239,7 @@ recv_request (struct connection *conn, struct request *req)
         return -1;
       return 1;
     }
+    req->data = req->buf;
     r = conn_recv_full (conn, req->buf, req->hdr.count);
     if (r != 1) {
       if (r == 0)
@@ -230,6 +250,7 @@ recv_request (struct connection *conn, struct request *req)
   else if (req->hdr.type == NBD_CMD_READ && req->error == 0) {
     if (request_reserve (req, req->hdr.count) == -1)
       req->error = ENOMEM;
+    req->data = req->buf;
   }
   return 1;
 }
@@ -244,19 +265,19 @@ now_ns (void)
 }
 
 /* Run a request (not sending the reply), timing the plugin when a
- * pool exists to make use of it.
+ * pool exists to make use of it (timed says whether to time this one).
  */
 static void
-handle_request (struct worker_pool *pool, struct request *req)
+handle_request (struct worker_pool *pool, struct request *req, bool timed)
 {
   uint64_t t0 = 0;
 
-  if (pool->max_in_flight > 0)
+  if (timed)
     t0 = now_ns ();
   lock_request ();
   protocol_handle_request (pool->conn, req);
   unlock_request ();
-  if (pool->max_in_flight > 0) {
+  if (timed) {
     uint64_t t = now_ns () - t0;
     uint64_t avg = __atomic_load_n (&pool->service_ns, __ATOMIC_RELAXED);
 
@@ -289,7 +310,7 @@ flush_batch (struct worker_pool *pool, struct batch *b)
   if (conn_get_status (pool->conn) != STATUS_DEAD)
     conn_send_iov (pool->conn, b->iov, b->nr_iov);
   for (i = 0; i < b->nr_reqs; ++i) {
-    put_free_request (pool, b->reqs[i]);
+    put_reader_free (pool, b->reqs[i]);
     request_done (pool->conn);
   }
   b->nr_reqs = b->nr_iov = 0;
@@ -342,7 +363,7 @@ worker_thread (void *vp)
       pool->queue_tail = NULL;
     pthread_mutex_unlock (&pool->lock);
 
-    handle_request (pool, req);
+    handle_request (pool, req, true);
     send_reply (conn, req);
     request_done (conn);
     request_recycle (req);
@@ -439,6 +460,7 @@ serve (struct connection *conn, unsigned threads)
    * end of input once what the client already sent has been handled.
    */
   while (conn_get_status (conn) >= STATUS_SHUTDOWN) {
+    bool to_worker;
     int r;
 
     /* Never sit on batched replies while waiting for input, or for a
@@ -460,17 +482,28 @@ serve (struct connection *conn, unsigned threads)
     req = get_free_request (&pool);
     if (req == NULL)
       break;
-    r = recv_request (conn, req);
+    /* Decide where the request runs before reading it: a write run
+     * here can take its payload straight from the input buffer.
+     */
+    to_worker = want_dispatch (&pool);
+    r = recv_request (conn, req, !to_worker);
     if (r != 1) {
       request_free (req);
       break;
     }
     atomic_fetch_add_explicit (&conn->busy, 1, memory_order_acquire);
 
-    if (want_dispatch (&pool) && dispatch (&pool, req))
-      continue;
+    if (to_worker) {
+      if (dispatch (&pool, req))
+        continue;
+      /* No worker could be started: run it here after all, with its
+       * payload in its own buffer.
+       */
+    }
 
-    handle_request (&pool, req);
+    /* Time one inline request in four: enough to follow the plugin. */
+    handle_request (&pool, req,
+                    threads > 0 && (pool.sample++ & 3) == 0);
     reply_inline (&pool, batch, req);
   }
   flush_batch (&pool, batch);
@@ -486,6 +519,10 @@ serve (struct connection *conn, unsigned threads)
 
   while ((req = pool.free_list) != NULL) {
     pool.free_list = req->next;
+    request_free (req);
+  }
+  while ((req = pool.reader_free) != NULL) {
+    pool.reader_free = req->next;
     request_free (req);
   }
   conn->pool = NULL;
