@@ -393,8 +393,12 @@ pool_take (struct sparse_array *sa, ref_t *out, unsigned want, int *err)
   *err = ENOSPC;
 
   xlock (&sa->pool_lock);
-  while (got < want && sa->nr_free > 0)
-    out[got++] = sa->free_refs[--sa->nr_free];
+  /* Off the top of the stack, in the order they were pushed (frees are
+   * pushed sorted), so that a run of freed pages is reused in order.
+   */
+  got = want < sa->nr_free ? want : sa->nr_free;
+  sa->nr_free -= got;
+  memcpy (out, &sa->free_refs[sa->nr_free], got * sizeof *out);
   /* After a big trim the stack can be large: shrink it as it empties. */
   if (sa->free_alloc > 65536 && sa->nr_free < sa->free_alloc / 4) {
     ref_t *p = realloc (sa->free_refs, sa->free_alloc / 2 * sizeof *p);
@@ -488,9 +492,25 @@ pool_alloc (struct sparse_array *sa, ref_t *refs, unsigned n)
   else {
     c = my_cache (sa);
     xlock (&c->lock);
-    if (c->n < n)
-      c->n += pool_take (sa, &c->refs[c->n],
-                         (n > CACHE_REFILL ? n : CACHE_REFILL) - c->n, &err);
+    if (c->n < n) {
+      unsigned i, j;
+
+      i = c->n;
+      j = i + pool_take (sa, &c->refs[i],
+                         (n > CACHE_REFILL ? n : CACHE_REFILL) - i, &err);
+      c->n = j;
+      /* The cache is a stack and fresh pages come in ascending order:
+       * store them reversed so that pages allocated one after the
+       * other (a sequential write) are in ascending order in the arena.
+       * Sequential reads of them then run forwards through memory,
+       * which is about twice as fast as backwards, page by page.
+       */
+      for (; i + 1 < j; ++i, --j) {
+        ref_t t = c->refs[i];
+        c->refs[i] = c->refs[j - 1];
+        c->refs[j - 1] = t;
+      }
+    }
     while (got < n && c->n > 0)
       refs[got++] = c->refs[--c->n];
     xunlock (&c->lock);
