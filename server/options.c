@@ -276,7 +276,10 @@ parse_options (int argc, char *argv[], struct startup_actions *actions)
       break;
     case TLS_OPTION:
       /* Plain "off" (or any false word) is harmless and accepted. */
-      if (nbdkit_parse_bool (optarg) == 0)
+      if (strcmp (optarg, "require") != 0 &&
+          strcmp (optarg, "required") != 0 &&
+          strcmp (optarg, "force") != 0 &&
+          nbdkit_parse_bool (optarg) == 0)
         break;
       not_supported ("--tls");
       break;

@@ -397,8 +397,10 @@ pool_take (struct sparse_array *sa, ref_t *out, unsigned want, int *err)
    * pushed sorted), so that a run of freed pages is reused in order.
    */
   got = want < sa->nr_free ? want : sa->nr_free;
-  sa->nr_free -= got;
-  memcpy (out, &sa->free_refs[sa->nr_free], got * sizeof *out);
+  if (got > 0) {
+    sa->nr_free -= got;
+    memcpy (out, &sa->free_refs[sa->nr_free], got * sizeof *out);
+  }
   /* After a big trim the stack can be large: shrink it as it empties. */
   if (sa->free_alloc > 65536 && sa->nr_free < sa->free_alloc / 4) {
     ref_t *p = realloc (sa->free_refs, sa->free_alloc / 2 * sizeof *p);

@@ -31,6 +31,11 @@ check 'filter' --filter=nocache "$mem" size=1M
 check 'filter' "$mem" size=1M --filter nocache
 check 'TLS|tls' --tls=require "$mem" size=1M
 check 'TLS|tls' --tls=on "$mem" size=1M
+for mode in required force; do
+  check 'TLS|tls' --tls=$mode "$mem" size=1M
+  ! grep -q 'boolean' "$tmpdir/expect_fail.out" ||
+    fail "--tls=$mode: $(cat "$tmpdir/expect_fail.out")"
+done
 check 'TLS|tls' --tls-psk="$tmpdir/psk" "$mem" size=1M
 check 'TLS|tls' --tls-certificates="$tmpdir" "$mem" size=1M
 # --vsock without -U (the "check" helper adds -U, which is an illegal
