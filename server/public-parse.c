@@ -19,6 +19,7 @@
  * %m), which plugins written against the real nbdkit may rely on.
  */
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,6 +29,35 @@
 #include <limits.h>
 
 #include "internal.h"
+
+/* The checks after strtoimax/strtoumax, in the order described at the
+ * top of the file.  END is where the conversion stopped; OUT_OF_RANGE
+ * says whether the value misses the target type.
+ */
+static int
+check_parsed (const char *what, const char *str, const char *end,
+              bool out_of_range)
+{
+  if (end == str) {
+    nbdkit_error ("%s: empty string where we expected a number", what);
+    return -1;
+  }
+  if (errno != 0) {
+    nbdkit_error ("%s: could not parse number: \"%s\": %m", what, str);
+    return -1;
+  }
+  if (out_of_range) {
+    errno = ERANGE;
+    nbdkit_error ("%s: could not parse number: \"%s\": %m", what, str);
+    return -1;
+  }
+  if (*end != '\0') {
+    nbdkit_error ("%s: could not parse number: \"%s\": trailing garbage",
+                  what, str);
+    return -1;
+  }
+  return 0;
+}
 
 /* Parse a signed integer and check it lies in [min, max]. */
 static int
@@ -39,24 +69,8 @@ parse_signed (const char *what, const char *str,
 
   errno = 0;
   v = strtoimax (str, &end, 0);
-  if (end == str) {
-    nbdkit_error ("%s: empty string where we expected a number", what);
+  if (check_parsed (what, str, end, v < min || v > max) == -1)
     return -1;
-  }
-  if (errno != 0) {
-    nbdkit_error ("%s: could not parse number: \"%s\": %m", what, str);
-    return -1;
-  }
-  if (v < min || v > max) {
-    errno = ERANGE;
-    nbdkit_error ("%s: could not parse number: \"%s\": %m", what, str);
-    return -1;
-  }
-  if (*end != '\0') {
-    nbdkit_error ("%s: could not parse number: \"%s\": trailing garbage",
-                  what, str);
-    return -1;
-  }
   *r = v;
   return 0;
 }
@@ -81,24 +95,8 @@ parse_unsigned (const char *what, const char *str,
 
   errno = 0;
   v = strtoumax (str, &end, 0);
-  if (end == str) {
-    nbdkit_error ("%s: empty string where we expected a number", what);
+  if (check_parsed (what, str, end, v > max) == -1)
     return -1;
-  }
-  if (errno != 0) {
-    nbdkit_error ("%s: could not parse number: \"%s\": %m", what, str);
-    return -1;
-  }
-  if (v > max) {
-    errno = ERANGE;
-    nbdkit_error ("%s: could not parse number: \"%s\": %m", what, str);
-    return -1;
-  }
-  if (*end != '\0') {
-    nbdkit_error ("%s: could not parse number: \"%s\": trailing garbage",
-                  what, str);
-    return -1;
-  }
   *r = v;
   return 0;
 }
