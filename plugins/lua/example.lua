@@ -130,6 +130,8 @@ function is_rotational(h)  return false end
 function can_trim(h)       return true end
 function can_zero(h)       return true end
 function can_fast_zero(h)  return true end
+-- Honest only because one interpreter serves every connection (see
+-- thread_model above), so they all read and write the same blocks.
 function can_multi_conn(h) return true end
 function can_extents(h)    return true end
 

@@ -13,7 +13,8 @@
  * interpreter serves everything.  Under serialize_requests and
  * parallel, each connection gets an interpreter of its own (see
  * luap_interp_new_connection), so connections really run at the same
- * time.
+ * time; the requests of one connection cannot, so parallel is run as
+ * serialize_requests (see luap_thread_model).
  */
 
 #include <errno.h>
@@ -350,13 +351,16 @@ luap_config_complete (void)
   return r;
 }
 
+/* Indexed by NBDKIT_THREAD_MODEL_*. */
+static const char *const thread_model_names[] = {
+  "serialize_connections", "serialize_all_requests",
+  "serialize_requests", "parallel", NULL
+};
+
 static int
 luap_thread_model_body (lua_State *L)
 {
-  static const char *const names[] = {
-    "serialize_connections", "serialize_all_requests",
-    "serialize_requests", "parallel", NULL
-  };
+  const char *const *names = thread_model_names;
   struct luap_req *r = luap_req_arg (L);
   lua_Integer n;
   size_t i;
@@ -383,6 +387,9 @@ luap_thread_model_body (lua_State *L)
   return 0;
 }
 
+/* Whether luap_script_thread_model holds the script's answer yet. */
+static bool thread_model_known;
+
 static int
 luap_thread_model (void)
 {
@@ -394,18 +401,33 @@ luap_thread_model (void)
                     luap_thread_model_body, &r) == -1)
     return -1;
   luap_script_thread_model = r.ret;
-  nbdkit_debug ("lua: the script chose thread model %d: %s", r.ret,
+  thread_model_known = true;
+  nbdkit_debug ("lua: the script chose the %s thread model: %s",
+                thread_model_names[r.ret],
                 r.ret >= NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS ?
                 "one Lua interpreter per connection" :
                 "one Lua interpreter for all connections");
-  /* A connection's callbacks run one at a time in its interpreter
-   * whatever we say, so under parallel nbdkit's worker threads would
-   * only queue up on the interpreter's lock (measured: 40% more CPU
-   * for the same nbdcopy).  Ask for what we actually provide.
+  if (r.ret != NBDKIT_THREAD_MODEL_PARALLEL)
+    return r.ret;
+
+  /* Parallel cannot be delivered soundly.  Two requests of one
+   * connection could only run at once in two interpreters, but the
+   * connection's handle (what open returned) and everything the
+   * script keeps for the connection live in one; a Lua state is not
+   * thread-safe, so its callbacks run one at a time under its lock.
+   * Saying parallel anyway would only make nbdkit's worker threads
+   * queue up on that lock (measured: 40% more CPU for the same
+   * nbdcopy) while reporting a model the script does not get.  So
+   * ask nbdkit for what is provided, and say why: --dump-plugin also
+   * shows the model the script asked for (luap_dump_plugin).
    */
-  if (r.ret == NBDKIT_THREAD_MODEL_PARALLEL)
-    return NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
-  return r.ret;
+  nbdkit_debug ("lua: the script asked for the parallel thread model: "
+                "using serialize_requests, because the requests of a "
+                "connection all run in that connection's Lua interpreter, "
+                "which runs one callback at a time (a Lua state is not "
+                "thread-safe, and the connection's handle lives in it); "
+                "different connections still run in parallel");
+  return NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS;
 }
 
 static int
@@ -429,6 +451,15 @@ luap_cleanup (void)
 static void
 luap_dump_plugin (void)
 {
+  /* thread_model= (printed by nbdkit) is the model nbdkit uses, which
+   * is not always the one the script asked for (see
+   * luap_thread_model): show that one too.  nbdkit has asked already,
+   * but if not, ask now; an error raised there has been logged.
+   */
+  if (script_bound &&
+      (thread_model_known || luap_thread_model () != -1))
+    printf ("lua_script_thread_model=%s\n",
+            thread_model_names[luap_script_thread_model]);
   printf ("lua_version=%s.%s.%s\n",
           LUA_VERSION_MAJOR, LUA_VERSION_MINOR, LUA_VERSION_RELEASE);
   fflush (stdout);

@@ -320,17 +320,35 @@ luap_tristate_body (lua_State *L)
   return 0;
 }
 
+/* Without can_fua, FUA is emulated (nbdkit calls flush after each FUA
+ * write) only if the script defines flush, as for a C plugin without
+ * .can_fua.  Without flush there is nothing to make a write durable,
+ * so advertising FUA would have clients trust writes that are not.
+ * (nbdkit's Lua plugin advertises it anyway.)
+ */
+static int
+luap_can_fua_body (lua_State *L)
+{
+  struct luap_req *r = luap_req_arg (L);
+
+  /* Sets r->ret or raises: it leaves nothing to return to Lua. */
+  luap_tristate_body (L);
+  if (r->ret == NBDKIT_FUA_EMULATE && !luap_is_defined (L, "flush"))
+    /* The script's own answer: obeyed, but it deserves a trace. */
+    nbdkit_debug ("lua: can_fua returned emulate, but the script has no "
+                  "flush function: FUA requests will be acknowledged "
+                  "without anything being flushed");
+  return 0;
+}
+
 int
 luap_can_fua (void *handle)
 {
   struct luap_handle *h = handle;
-  /* Emulated by default (the server calls flush after the write), as
-   * nbdkit's Lua plugin does whether or not the script defines flush.
-   */
-  struct luap_req r = { .h = h, .fn = "can_fua",
+  struct luap_req r = { .h = h, .fn = "can_fua", .dflt_fn = "flush",
                         .dflt = NBDKIT_FUA_EMULATE };
 
-  return luap_request (h->interp, "can_fua", luap_tristate_body, &r);
+  return luap_request (h->interp, "can_fua", luap_can_fua_body, &r);
 }
 
 int

@@ -48,8 +48,14 @@ function get_size(h)
   return 1048576
 end
 
+-- Multi-conn promises a client that all connections to an export see
+-- one and the same disk.  Here they do not: under serialize_requests
+-- and parallel each connection has its own interpreter and globals,
+-- and under every model the text at 4096 describes the connection
+-- asking.  So say no, as a disk kept in Lua must when it differs
+-- between connections (see "Multi-conn" in nbdkit-lua-plugin(3)).
 function can_multi_conn(h)
-  return true
+  return false
 end
 
 local function exists(path)

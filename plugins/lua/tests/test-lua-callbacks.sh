@@ -123,13 +123,15 @@ grep -q '^cache' "$tmpdir/log2" && fail "cache=emulate: cache must not be called
 
 #----------------------------------------------------------------------
 # 3: booleans for the tri-states (false = none, true = native), no
-# block size information, no extents, a thread model name.
+# block size information, no extents, a thread model name.  Each
+# connection then has its own interpreter, so its own disk: no
+# multi-conn.
 start_ours "$tmpdir/err3" lua "$cb" log="$tmpdir/log3" \
   fua=false cache=true block_size=nil extents=false \
-  thread_model=serialize_requests
+  thread_model=serialize_requests multi_conn=false
 probe info cache:0:512 extents:0:131072 > "$tmpdir/probe3"
 expect_probe "$tmpdir/probe3" \
-  "info -> OK size=1048576 can_write=1 can_flush=1 can_fua=0 can_trim=1 can_zero=1 can_fast_zero=1 can_cache=1 can_multi_conn=1 can_df=1 is_rotational=0 extents=1 block_size=0/0/0 description='callbacks test disk'" \
+  "info -> OK size=1048576 can_write=1 can_flush=1 can_fua=0 can_trim=1 can_zero=1 can_fast_zero=1 can_cache=1 can_multi_conn=0 can_df=1 is_rotational=0 extents=1 block_size=0/0/0 description='callbacks test disk'" \
   "cache:0:512 -> OK" \
   "extents:0:131072 -> OK 0+131072:0"
 grep -q '^cache count=512 offset=0 flags=0$' "$tmpdir/log3" ||

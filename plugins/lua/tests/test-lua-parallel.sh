@@ -45,6 +45,13 @@ for model in parallel serialize_requests; do
   grep -qx 'text:4096:512 -> OK name=p4 opens=1 configs=3 tag=hello' \
     "$tmpdir/p4.$model" || fail "$model: p4: $(cat "$tmpdir/p4.$model")"
 
+  # The connections do not share a disk (each interpreter has its own
+  # globals, and the text at 4096 differs between connections), so
+  # the script must not claim multi-conn.
+  probe_as p6 info > "$tmpdir/p6.$model"
+  grep -q '^info -> OK .* can_multi_conn=0 ' "$tmpdir/p6.$model" ||
+    fail "$model: parallel.lua claims multi-conn: $(cat "$tmpdir/p6.$model")"
+
   # Several requests in flight on one connection still complete.
   client python3 - "nbd+unix:///p5?socket=$sock" <<'EOF2'
 import sys
@@ -85,8 +92,11 @@ for i in 1 2 3 4; do
     fail "serialize_all_requests: callbacks overlapped"
   fi
 done
-# One interpreter: opens counts all connections.
-probe_as p9 text:4096:512 > "$tmpdir/p9"
+# One interpreter: opens counts all connections.  Even so the text at
+# 4096 depends on the connection, so multi-conn is not claimed.
+probe_as p9 text:4096:512 info > "$tmpdir/p9"
 grep -qx 'text:4096:512 -> OK name=p9 opens=5 configs=2 tag=' "$tmpdir/p9" ||
   fail "serialize_all_requests: $(cat "$tmpdir/p9")"
+grep -q '^info -> OK .* can_multi_conn=0 ' "$tmpdir/p9" ||
+  fail "serialize_all_requests: parallel.lua claims multi-conn"
 echo "serialize_all_requests: one interpreter, no overlap"
