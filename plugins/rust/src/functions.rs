@@ -359,7 +359,11 @@ pub fn read_password(value: &str) -> Result<String> {
     let mut p: *mut c_char = ptr::null_mut();
     clear_errno();
     if unsafe { ffi::nbdkit_read_password(c.as_ptr(), &mut p) } == -1 || p.is_null() {
-        return Err(Error::from_server(errno::EINVAL, "could not read password"));
+        let e = Error::from_server(errno::EINVAL, "could not read password");
+        if !p.is_null() {
+            unsafe { ffi::free(p as *mut c_void) };
+        }
+        return Err(e);
     }
     // Copy it out and wipe the server's buffer before freeing it.
     let bytes = unsafe {

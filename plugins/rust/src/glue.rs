@@ -7,6 +7,12 @@
 //! [`Error::report`] and become `-1` (or NULL).
 //!
 //! Public only because the macro expands in the plugin's crate.
+//!
+//! Nothing here trusts a pointer further than it has to: a NULL handle,
+//! buffer or list is an `EINVAL` error (a buffer of 0 bytes may be
+//! NULL), and nothing made from C data is given a Rust type with
+//! invalid values (the read buffer is zeroed before it becomes a
+//! `&mut [u8]`, since the server's buffer is uninitialised memory).
 
 #![doc(hidden)]
 // These are C callbacks: the server guarantees the pointers are valid,
@@ -59,10 +65,23 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
 pub fn guard<R, F: FnOnce() -> Result<R>>(callback: &str, f: F) -> Result<R> {
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(payload) => Err(Error::new(
-            errno::EIO,
-            format!("{callback}: panic: {}", panic_message(&*payload)),
-        )),
+        Err(payload) => {
+            let e = Error::new(
+                errno::EIO,
+                format!("{callback}: panic: {}", panic_message(&*payload)),
+            );
+            drop_payload(payload);
+            Err(e)
+        }
+    }
+}
+
+/// Drops a panic payload.  Its `Drop` is user code and may panic in
+/// turn; that second panic must not escape either, so its own payload
+/// is leaked rather than dropped.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        mem::forget(again);
     }
 }
 
@@ -99,9 +118,60 @@ fn interned<F: FnOnce() -> Result<String>>(callback: &str, f: F) -> *const c_cha
 /// The connection object behind a handle.
 ///
 /// # Safety
-/// `h` must come from [`open`] for the same `S` and not be closed yet.
-unsafe fn conn<'a, S: Server>(h: *mut c_void) -> &'a S {
-    &*(h as *const S)
+/// `h` must be NULL or come from [`open`] for the same `S` and not be
+/// closed yet.
+unsafe fn conn<'a, S: Server>(h: *mut c_void) -> Result<&'a S> {
+    if h.is_null() {
+        return Err(Error::new(errno::EINVAL, "NULL handle"));
+    }
+    Ok(&*(h as *const S))
+}
+
+/// A pointer the server passes in (an out-parameter, a list), which
+/// must not be NULL.
+fn non_null<T>(p: *mut T, what: &str) -> Result<*mut T> {
+    if p.is_null() {
+        Err(Error::new(errno::EINVAL, format!("NULL {what}")))
+    } else {
+        Ok(p)
+    }
+}
+
+/// The data of a write request: `count` bytes at `buf`.  With
+/// `count == 0` the buffer may be NULL (or dangling) and is not
+/// touched: `slice::from_raw_parts` must never see a NULL pointer.
+///
+/// # Safety
+/// If `count > 0` and `buf` is not NULL, `buf` must point to `count`
+/// initialised bytes that nothing writes to until `'a` ends.
+pub(crate) unsafe fn write_buffer<'a>(buf: *const c_char, count: u32) -> Result<&'a [u8]> {
+    if count == 0 {
+        Ok(&[])
+    } else if buf.is_null() {
+        Err(Error::new(errno::EINVAL, "NULL buffer"))
+    } else {
+        Ok(slice::from_raw_parts(buf as *const u8, count as usize))
+    }
+}
+
+/// The buffer of a read request: `count` bytes at `buf`, which the
+/// server allocated and has not initialised.  The bytes are zeroed
+/// first: a `&mut [u8]` over uninitialised memory is not allowed.
+/// With `count == 0` the buffer may be NULL and is not touched.
+///
+/// # Safety
+/// If `count > 0` and `buf` is not NULL, `buf` must point to `count`
+/// writable bytes that nothing else reads or writes until `'a` ends.
+pub(crate) unsafe fn read_buffer<'a>(buf: *mut c_char, count: u32) -> Result<&'a mut [u8]> {
+    if count == 0 {
+        Ok(&mut [])
+    } else if buf.is_null() {
+        Err(Error::new(errno::EINVAL, "NULL buffer"))
+    } else {
+        let p = buf as *mut u8;
+        ptr::write_bytes(p, 0, count as usize);
+        Ok(slice::from_raw_parts_mut(p, count as usize))
+    }
 }
 
 pub extern "C" fn load<S: Server>() {
@@ -141,22 +211,26 @@ pub extern "C" fn dump_plugin<S: Server>() {
     let _ = std::io::stdout().flush();
 }
 
-// The C field is `int (*)(void)`, -1 meaning failure; the raw field type
-// is the historical `extern fn () -> ThreadModel`, which has the same
-// ABI.  This function returns the C int and is stored through a cast,
-// so that an error can reach the server as -1.
-extern "C" fn thread_model_c<S: Server>() -> c_int {
+/// The C field is `int (*)(void)`, where -1 means failure, but the
+/// Rust field has the historical type `extern fn () -> ThreadModel`,
+/// and -1 is not a `ThreadModel`: returning it through that type would
+/// be undefined behaviour for any Rust code that calls the field.  So
+/// this returns only real models, and on failure it does what the
+/// server does when `.thread_model` returns -1: the error is logged and
+/// the process exits with status 1.
+pub extern "C" fn thread_model<S: Server>() -> ThreadModel {
     match run("thread_model", S::thread_model) {
-        Some(m) => m as c_int,
-        None => -1,
+        Some(m) => m,
+        None => fail_startup(),
     }
 }
 
-pub fn thread_model<S: Server>() -> extern "C" fn() -> ThreadModel {
-    let f: extern "C" fn() -> c_int = thread_model_c::<S>;
-    // SAFETY: both are C functions taking nothing and returning an int
-    // in the same register.  Only the server calls this pointer.
-    unsafe { mem::transmute::<extern "C" fn() -> c_int, extern "C" fn() -> ThreadModel>(f) }
+/// Ends the server as a failed startup callback would (`exit(1)`, which
+/// flushes stdio).  Only for callbacks that have no other way to fail.
+fn fail_startup() -> ! {
+    // The server's messages went through C stdio, ours may be in
+    // Rust's stdout buffer; exit flushes both.
+    std::process::exit(1)
 }
 
 pub extern "C" fn get_ready<S: Server>() -> c_int {
@@ -184,7 +258,7 @@ pub extern "C" fn list_exports<S: Server>(
     exports: *mut Exports,
 ) -> c_int {
     status("list_exports", || {
-        let e = unsafe { Exports::from_ptr(exports) };
+        let e = unsafe { Exports::from_ptr(non_null(exports, "export list")?) };
         S::list_exports(readonly != 0, is_tls != 0, e)
     })
 }
@@ -216,7 +290,7 @@ pub extern "C" fn close<S: Server>(h: *mut c_void) {
 
 pub extern "C" fn get_size<S: Server>(h: *mut c_void) -> i64 {
     let r = run("get_size", || {
-        let size = unsafe { conn::<S>(h) }.get_size()?;
+        let size = unsafe { conn::<S>(h) }?.get_size()?;
         i64::try_from(size)
             .map_err(|_| Error::new(errno::EFBIG, format!("get_size: {size} is too large")))
     });
@@ -225,7 +299,7 @@ pub extern "C" fn get_size<S: Server>(h: *mut c_void) -> i64 {
 
 pub extern "C" fn export_description<S: Server>(h: *mut c_void) -> *const c_char {
     interned("export_description", || {
-        unsafe { conn::<S>(h) }.export_description()
+        unsafe { conn::<S>(h) }?.export_description()
     })
 }
 
@@ -236,7 +310,10 @@ pub extern "C" fn block_size<S: Server>(
     maximum: *mut u32,
 ) -> c_int {
     status("block_size", || {
-        let b = unsafe { conn::<S>(h) }.block_size()?;
+        let minimum = non_null(minimum, "minimum")?;
+        let preferred = non_null(preferred, "preferred")?;
+        let maximum = non_null(maximum, "maximum")?;
+        let b = unsafe { conn::<S>(h) }?.block_size()?;
         unsafe {
             *minimum = b.minimum;
             *preferred = b.preferred;
@@ -249,7 +326,7 @@ pub extern "C" fn block_size<S: Server>(
 macro_rules! bool_callback {
     ($name:ident) => {
         pub extern "C" fn $name<S: Server>(h: *mut c_void) -> c_int {
-            boolean(stringify!($name), || unsafe { conn::<S>(h) }.$name())
+            boolean(stringify!($name), || unsafe { conn::<S>(h) }?.$name())
         }
     };
 }
@@ -264,14 +341,14 @@ bool_callback!(can_multi_conn);
 bool_callback!(can_extents);
 
 pub extern "C" fn can_fua<S: Server>(h: *mut c_void) -> c_int {
-    match run("can_fua", || unsafe { conn::<S>(h) }.can_fua()) {
+    match run("can_fua", || unsafe { conn::<S>(h) }?.can_fua()) {
         Some(m) => m as c_int,
         None => -1,
     }
 }
 
 pub extern "C" fn can_cache<S: Server>(h: *mut c_void) -> c_int {
-    match run("can_cache", || unsafe { conn::<S>(h) }.can_cache()) {
+    match run("can_cache", || unsafe { conn::<S>(h) }?.can_cache()) {
         Some(m) => m as c_int,
         None => -1,
     }
@@ -285,10 +362,11 @@ pub extern "C" fn pread<S: Server>(
     flags: u32,
 ) -> c_int {
     status("pread", || {
-        // The server hands us a buffer of count bytes that it owns for
-        // the duration of the call.
-        let b = unsafe { slice::from_raw_parts_mut(buf as *mut u8, count as usize) };
-        unsafe { conn::<S>(h) }.read_at(b, offset, Flags::from_bits_retain(flags))
+        let s = unsafe { conn::<S>(h) }?;
+        // The server lends us a buffer of count bytes for the duration
+        // of the call.
+        let b = unsafe { read_buffer(buf, count) }?;
+        s.read_at(b, offset, Flags::from_bits_retain(flags))
     })
 }
 
@@ -300,26 +378,27 @@ pub extern "C" fn pwrite<S: Server>(
     flags: u32,
 ) -> c_int {
     status("pwrite", || {
-        let b = unsafe { slice::from_raw_parts(buf as *const u8, count as usize) };
-        unsafe { conn::<S>(h) }.write_at(b, offset, Flags::from_bits_retain(flags))
+        let s = unsafe { conn::<S>(h) }?;
+        let b = unsafe { write_buffer(buf, count) }?;
+        s.write_at(b, offset, Flags::from_bits_retain(flags))
     })
 }
 
 pub extern "C" fn flush<S: Server>(h: *mut c_void, flags: u32) -> c_int {
     status("flush", || {
-        unsafe { conn::<S>(h) }.flush(Flags::from_bits_retain(flags))
+        unsafe { conn::<S>(h) }?.flush(Flags::from_bits_retain(flags))
     })
 }
 
 pub extern "C" fn trim<S: Server>(h: *mut c_void, count: u32, offset: u64, flags: u32) -> c_int {
     status("trim", || {
-        unsafe { conn::<S>(h) }.trim(count, offset, Flags::from_bits_retain(flags))
+        unsafe { conn::<S>(h) }?.trim(count, offset, Flags::from_bits_retain(flags))
     })
 }
 
 pub extern "C" fn zero<S: Server>(h: *mut c_void, count: u32, offset: u64, flags: u32) -> c_int {
     status("zero", || {
-        unsafe { conn::<S>(h) }.zero(count, offset, Flags::from_bits_retain(flags))
+        unsafe { conn::<S>(h) }?.zero(count, offset, Flags::from_bits_retain(flags))
     })
 }
 
@@ -331,14 +410,15 @@ pub extern "C" fn extents<S: Server>(
     extents: *mut Extents,
 ) -> c_int {
     status("extents", || {
-        let e = unsafe { Extents::from_ptr(extents) };
-        unsafe { conn::<S>(h) }.extents(count, offset, Flags::from_bits_retain(flags), e)
+        let s = unsafe { conn::<S>(h) }?;
+        let e = unsafe { Extents::from_ptr(non_null(extents, "extent list")?) };
+        s.extents(count, offset, Flags::from_bits_retain(flags), e)
     })
 }
 
 pub extern "C" fn cache<S: Server>(h: *mut c_void, count: u32, offset: u64, flags: u32) -> c_int {
     status("cache", || {
-        unsafe { conn::<S>(h) }.cache(count, offset, Flags::from_bits_retain(flags))
+        unsafe { conn::<S>(h) }?.cache(count, offset, Flags::from_bits_retain(flags))
     })
 }
 

@@ -80,7 +80,11 @@
 //! extern fn myplugin_get_size(_h: *mut c_void) -> i64 { 1 << 20 }
 //! extern fn myplugin_pread(_h: *mut c_void, buf: *mut c_char, count: u32,
 //!                          _offset: u64, _flags: u32) -> c_int {
-//!     unsafe { std::ptr::write_bytes(buf, 0, count as usize) };
+//!     // A 0-byte buffer may be NULL, and even a 0-byte write_bytes
+//!     // needs a non-NULL pointer.
+//!     if count > 0 {
+//!         unsafe { std::ptr::write_bytes(buf, 0, count as usize) };
+//!     }
 //!     0
 //! }
 //! extern fn myplugin_thread_model() -> ThreadModel { SerializeAllRequests }

@@ -74,7 +74,7 @@ macro_rules! __plugin_callback {
     ($p:ident, $t:ty, magic_config_key) => {};
 
     ($p:ident, $t:ty, thread_model) => {
-        $p.thread_model = Some($crate::glue::thread_model::<$t>());
+        $crate::__plugin_callback!(@same $p, $t, thread_model);
     };
     ($p:ident, $t:ty, write_at) => {
         $p.pwrite = Some($crate::glue::pwrite::<$t>);

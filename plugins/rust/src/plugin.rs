@@ -239,6 +239,13 @@ pub struct Plugin {
 
     /// Can only make the thread model stricter than
     /// [`Plugin::set_thread_model`] (default: parallel).
+    ///
+    /// The C callback returns -1 on error, but -1 is not a
+    /// [`ThreadModel`] and must never be returned through this type
+    /// (not even by transmuting: Rust code calling the field would read
+    /// an invalid enum).  A raw callback that must fail logs the error
+    /// and calls `std::process::exit(1)`, which is what the server does
+    /// on -1; the safe API does this for you.
     pub thread_model: Option<extern "C" fn() -> ThreadModel>,
 
     /// Whether fast zero requests are honoured.

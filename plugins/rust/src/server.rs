@@ -121,6 +121,11 @@ pub trait Server: Sized + Send + Sync + 'static {
     /// The thread model the plugin needs, decided after configuration.
     /// It can only be stricter than [`ThreadModel::Parallel`], the
     /// model [`plugin!`](crate::plugin!) declares.
+    ///
+    /// An error (or a panic) is logged and ends the server with exit
+    /// status 1, which is what the server does when a C plugin's
+    /// `thread_model` fails.  (The crate does this itself: the C
+    /// callback's -1 cannot travel through the field's Rust type.)
     fn thread_model() -> Result<ThreadModel> {
         Ok(ThreadModel::Parallel)
     }

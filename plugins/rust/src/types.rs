@@ -214,7 +214,11 @@ impl Extents {
     /// # Safety
     /// `p` must be the pointer the server passed to the callback that
     /// is running, and the reference must not escape it.
+    ///
+    /// # Panics
+    /// If `p` is NULL (rather than making a NULL reference).
     pub unsafe fn from_ptr<'a>(p: *mut Extents) -> &'a mut Extents {
+        assert!(!p.is_null(), "Extents::from_ptr: NULL pointer");
         &mut *p
     }
 
@@ -252,7 +256,11 @@ impl Exports {
     ///
     /// # Safety
     /// As for [`Extents::from_ptr`].
+    ///
+    /// # Panics
+    /// If `p` is NULL.
     pub unsafe fn from_ptr<'a>(p: *mut Exports) -> &'a mut Exports {
+        assert!(!p.is_null(), "Exports::from_ptr: NULL pointer");
         &mut *p
     }
 

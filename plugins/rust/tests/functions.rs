@@ -139,3 +139,23 @@ fn guard_turns_panics_into_errors() {
     let e = guard::<(), _>("trim", || Err(Error::new(errno::EROFS, "ro"))).unwrap_err();
     assert_eq!(e.errno(), errno::EROFS);
 }
+
+/// A panic payload whose Drop panics too.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("the payload's drop panicked");
+    }
+}
+
+/// guard drops the payload of the panic it caught; if that Drop panics
+/// in turn, the second panic must not escape either (out of a C
+/// callback it would abort the server, or be undefined behaviour on
+/// Rust before 1.81).
+#[test]
+fn guard_contains_a_panicking_payload_drop() {
+    let e = guard::<(), _>("pread", || std::panic::panic_any(Bomb)).unwrap_err();
+    assert_eq!(e.errno(), errno::EIO);
+    assert_eq!(e.message(), "pread: panic: (non-string panic payload)");
+}

@@ -27,6 +27,7 @@ static PANIC_OPEN: AtomicBool = AtomicBool::new(false);
 static PANIC_DROP: AtomicBool = AtomicBool::new(false);
 static EVENTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static MODEL: Mutex<Option<ThreadModel>> = Mutex::new(Some(ThreadModel::SerializeRequests));
+static PANIC_MODEL: AtomicBool = AtomicBool::new(false);
 
 fn event(s: &str) {
     EVENTS.lock().unwrap().push(s.to_owned());
@@ -98,6 +99,9 @@ impl Server for TestDisk {
         event("dump_plugin");
     }
     fn thread_model() -> Result<ThreadModel> {
+        if PANIC_MODEL.load(Ordering::SeqCst) {
+            panic!("thread_model panicked");
+        }
         MODEL
             .lock()
             .unwrap()
@@ -418,17 +422,56 @@ fn config_errors() {
 }
 
 #[test]
-fn thread_model_reaches_the_server_as_an_int() {
+fn thread_model_returns_a_thread_model() {
     let _g = serial();
     let p = plugin();
-    // The field has the historical type; the server calls it as
-    // int (*)(void), so do the same here.
-    let f: extern "C" fn() -> c_int = unsafe { mem::transmute(p.thread_model.unwrap()) };
-    assert_eq!(f(), 2);
-    *MODEL.lock().unwrap() = None;
-    assert_eq!(f(), -1);
-    assert_failed(errno::EINVAL, "no model");
-    *MODEL.lock().unwrap() = Some(ThreadModel::SerializeRequests);
+    // The field has the historical Rust type, and what it returns is a
+    // real ThreadModel (2 for the server, which reads an int).
+    let f = p.thread_model.unwrap();
+    assert_eq!(f(), ThreadModel::SerializeRequests);
+    assert_eq!(f() as c_int, 2);
+    assert_ok();
+}
+
+/// -1 is not a ThreadModel, so a failing Server::thread_model cannot
+/// return it through the field: the glue logs the error and exits with
+/// status 1, as the server does on -1.  That ends the process, so the
+/// failing calls run in child processes of this test program.
+#[test]
+fn thread_model_failure_exits_like_the_server() {
+    const TEST: &str = "thread_model_failure_exits_like_the_server";
+    if let Some(role) = common::child_role(TEST) {
+        match role.as_str() {
+            "error" => *MODEL.lock().unwrap() = None,
+            _ => PANIC_MODEL.store(true, Ordering::SeqCst),
+        }
+        let m = (plugin().thread_model.unwrap())();
+        // Only reached if the glue returns, as it used to, with -1 in
+        // a ThreadModel (already undefined behaviour): show the bits
+        // in the parent's failure message.
+        let bits: c_int = unsafe { mem::transmute_copy(&m) };
+        println!("thread_model returned {bits}");
+        std::process::exit(0);
+    }
+    let _g = serial();
+    for (role, msg) in [
+        ("error", "nbdkit: error: no model"),
+        (
+            "panic",
+            "nbdkit: error: thread_model: panic: thread_model panicked",
+        ),
+    ] {
+        let out = common::run_child(TEST, role);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{role}: stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        assert!(stderr.contains(msg), "{role}: stderr:\n{stderr}");
+        assert!(!stdout.contains("thread_model returned"), "{stdout}");
+    }
 }
 
 #[test]

@@ -63,8 +63,16 @@ fn leak(v: &str) -> *const c_char {
 }
 
 fn record_error(msg: String) {
+    // A test that runs part of itself in a child process (see
+    // common::run_child) can only see the child's errors on stderr.
+    if std::env::var_os(CHILD_VAR).is_some() {
+        eprintln!("nbdkit: error: {msg}");
+    }
     ERRORS.with(|e| e.borrow_mut().push(msg));
 }
+
+/// Set in the environment of a test's child process.
+pub const CHILD_VAR: &str = "NBDKIT_RUST_TEST_CHILD";
 
 // The crate always calls these as f("%s", msg).  On x86-64 (and the
 // other Linux ABIs Rust supports) a variadic call with pointer
