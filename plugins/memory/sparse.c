@@ -26,6 +26,13 @@
  * next time it is used.  Frees are batched and sorted so that runs of
  * neighbouring pages go back in one call.
  *
+ * Pages allocated one after the other are mostly neighbours in the
+ * arena, so a large request (nbdcopy sends 256 KiB) is copied with one
+ * memcpy per run of pages whose numbers follow each other, not one per
+ * 4 KiB page, and the new pages of a write are brought into memory
+ * with one madvise (MADV_POPULATE_WRITE) per run instead of one page
+ * fault each.
+ *
  * Tree
  * ----
  * Pages are found through a radix tree.  A leaf covers one 2 MiB region
@@ -968,9 +975,9 @@ new_leaf_full (void)
   return l;
 }
 
-/* Index of SLOT in compact leaf L, or -1. */
+/* Index of the first slot >= SLOT in compact leaf L (l->n if none). */
 static inline int
-lc_find (struct leaf_compact *l, unsigned slot)
+lc_lower_bound (struct leaf_compact *l, unsigned slot)
 {
   const uint16_t *s = lc_slots (l);
   int lo = 0, hi = l->n;
@@ -982,7 +989,16 @@ lc_find (struct leaf_compact *l, unsigned slot)
     else
       hi = mid;
   }
-  return lo < l->n && s[lo] == slot ? lo : -1;
+  return lo;
+}
+
+/* Index of SLOT in compact leaf L, or -1. */
+static inline int
+lc_find (struct leaf_compact *l, unsigned slot)
+{
+  int i = lc_lower_bound (l, slot);
+
+  return i < l->n && lc_slots (l)[i] == slot ? i : -1;
 }
 
 /* The page of SLOT in leaf V, or 0. */
@@ -1003,6 +1019,83 @@ leaf_get (uint64_t v, unsigned slot)
   default:
     return single_slot (v) == slot ? single_ref (v) : 0;
   }
+}
+
+/* REF is the page of SLOT in leaf V.  Returns how many of the MAX
+ * pages from SLOT on (at least 1) continue the run: the next pages in
+ * the arena (REF+1, REF+2, ...) if REF is a page, or no page at all if
+ * REF is 0.  A run can be copied with one memcpy or memset: pages
+ * written one after the other are mostly handed out in ascending order
+ * (see pool_alloc), so a large sequential request is one or a few runs
+ * rather than one copy per 4 KiB page.
+ */
+static inline unsigned
+leaf_run (uint64_t v, unsigned slot, unsigned max, ref_t ref)
+{
+  unsigned k = 1;
+
+  switch (v & TAG_MASK) {
+  case TAG_FULL:
+    if (v == 0)
+      return max;
+    else {
+      _Atomic ref_t *r = &((struct leaf_full *) untag (v))->ref[slot];
+
+      if (ref == 0)
+        while (k < max &&
+               atomic_load_explicit (&r[k], memory_order_acquire) == 0)
+          k++;
+      else
+        while (k < max &&
+               atomic_load_explicit (&r[k], memory_order_acquire)
+               == (uint64_t) ref + k)
+          k++;
+      return k;
+    }
+  case TAG_COMPACT: {
+    struct leaf_compact *l = untag (v);
+    const uint16_t *s = lc_slots (l);
+    int i;
+
+    if (ref == 0) {
+      /* Up to the next slot that has a page. */
+      int lo = lc_lower_bound (l, slot);
+
+      if (lo == l->n || s[lo] - slot >= max)
+        return max;
+      return s[lo] - slot;
+    }
+    i = lc_find (l, slot);
+    while (k < max && i + k < l->n && s[i + k] == slot + k &&
+           l->ref[i + k] == (uint64_t) ref + k)
+      k++;
+    return k;
+  }
+  default:
+    if (ref != 0)
+      return 1;
+    /* A single page elsewhere in the region. */
+    if (single_slot (v) > slot && single_slot (v) - slot < max)
+      return single_slot (v) - slot;
+    return max;
+  }
+}
+
+/* Number of pages that [pos, pos+n) touches. */
+static inline unsigned
+pages_touched (uint64_t pos, uint32_t n)
+{
+  return ((pos & (SP_PAGE_SIZE - 1)) + (uint64_t) n + SP_PAGE_SIZE - 1)
+    >> SP_PAGE_SHIFT;
+}
+
+/* Length of the first RUN pages of [pos, pos+n). */
+static inline uint32_t
+run_bytes (uint64_t pos, uint32_t n, unsigned run)
+{
+  uint64_t room = ((uint64_t) run << SP_PAGE_SHIFT)
+    - (pos & (SP_PAGE_SIZE - 1));
+  return n < room ? n : (uint32_t) room;
 }
 
 /* Number of pages in leaf V. */
@@ -1287,8 +1380,10 @@ sparse_read (void *store, void *buf, uint32_t count, uint64_t offset)
     }
     else {
       while (n > 0) {
-        uint32_t len = page_piece (offset, n);
-        ref_t ref = leaf_get (v, slot_index (offset, 0));
+        unsigned slot = slot_index (offset, 0);
+        ref_t ref = leaf_get (v, slot);
+        unsigned run = leaf_run (v, slot, pages_touched (offset, n), ref);
+        uint32_t len = run_bytes (offset, n, run);
 
         if (ref != 0)
           memcpy (out, page_addr (sa, ref) + (offset & (SP_PAGE_SIZE - 1)),
@@ -1305,31 +1400,113 @@ sparse_read (void *store, void *buf, uint32_t count, uint64_t offset)
   return 0;
 }
 
-/* Write LEN bytes at page offset PGOFF of a new page of full leaf L at
- * SLOT.  If another writer installs a page there first, write into
- * that one instead.
+/* New pages are usually not in memory yet (never used, or given back
+ * with MADV_DONTNEED), and the first write to each 4 KiB page costs a
+ * page fault.  For a run of new pages, one madvise (MADV_POPULATE_WRITE,
+ * Linux >= 5.14) brings them all in at once, which is cheaper than a
+ * fault per page, especially in a virtual machine.  Only pages that are
+ * about to be written are populated, so this costs no memory.
+ */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define POPULATE_MIN 2
+
+static _Atomic bool populate_unsupported;
+
+static void
+populate (void *p, size_t len)
+{
+  if (atomic_load_explicit (&populate_unsupported, memory_order_relaxed))
+    return;
+  if (madvise (p, len, MADV_POPULATE_WRITE) == -1 && errno == EINVAL)
+    atomic_store_explicit (&populate_unsupported, true, memory_order_relaxed);
+}
+
+/* The part of [start, start+total) (inside one region) that falls in
+ * the N pages at sorted SLOTS of that region is copied from IN (which
+ * holds the bytes of [start, start+total)) into the new pages REFS:
+ * one memcpy for each stretch where both slots and refs follow each
+ * other.
+ */
+static void
+copy_to_new_pages (struct sparse_array *sa, const char *in, uint64_t start,
+                   uint32_t total, const uint16_t *slots, const ref_t *refs,
+                   unsigned n)
+{
+  const uint64_t base = start & ~(SP_LEAF_SPAN - 1);
+  const uint64_t end = start + total;
+  unsigned i, j;
+
+  for (i = 0; i < n; i = j) {
+    uint64_t ps, pe, from, to;
+
+    for (j = i + 1; j < n && slots[j] == slots[j - 1] + 1 &&
+           refs[j] == (uint64_t) refs[j - 1] + 1; ++j)
+      ;
+    ps = base + ((uint64_t) slots[i] << SP_PAGE_SHIFT);
+    pe = base + ((uint64_t) (slots[j - 1] + 1) << SP_PAGE_SHIFT);
+    from = ps > start ? ps : start;
+    to = min_u64 (pe, end);
+    if (j - i >= POPULATE_MIN)
+      populate (page_addr (sa, refs[i]), (size_t) (j - i) << SP_PAGE_SHIFT);
+    memcpy (page_addr (sa, refs[i]) + (from - ps), in + (from - start),
+            to - from);
+  }
+}
+
+/* Write [pos, pos+len), a run of pages that have no page in full leaf
+ * L, holding the region's lock shared.  New pages are installed with a
+ * compare-and-swap; where another writer installed one first, write
+ * into that one instead.  Pages that would be all zero are not added.
  */
 static int
-install_page (struct sparse_array *sa, struct leaf_full *l, unsigned slot,
-              uint32_t pgoff, const char *in, uint32_t len)
+install_pages (struct sparse_array *sa, struct leaf_full *l, uint64_t pos,
+               const char *in, uint32_t len)
 {
-  ref_t ref, expected = 0;
-  char *page;
+  const uint64_t start = pos;
+  const uint32_t total = len;
+  uint16_t slots[SP_TABLE_ENTRIES];
+  ref_t refs[SP_TABLE_ENTRIES];
+  unsigned n = 0, nlost = 0, k;
+  uint32_t off;
 
-  if (pool_alloc (sa, &ref, 1) == -1)
-    return -1;
-  page = page_addr (sa, ref);
-  memcpy (page + pgoff, in, len);
-  if (atomic_compare_exchange_strong_explicit (&l->ref[slot], &expected, ref,
-                                               memory_order_release,
-                                               memory_order_acquire)) {
-    atomic_fetch_add_explicit (&l->count, 1, memory_order_relaxed);
-    return 0;
+  for (off = 0; off < total; ) {
+    uint32_t piece = page_piece (pos + off, total - off);
+
+    if (!is_zero (in + off, piece))
+      slots[n++] = slot_index (pos + off, 0);
+    off += piece;
   }
-  /* Lost the race: clean our page and write into the winner's. */
-  memset (page + pgoff, 0, len);
-  pool_unused (sa, &ref, 1);
-  memcpy (page_addr (sa, expected) + pgoff, in, len);
+  if (n == 0)
+    return 0;
+  if (pool_alloc (sa, refs, n) == -1)
+    return -1;
+  copy_to_new_pages (sa, in, start, total, slots, refs, n);
+
+  for (k = 0; k < n; ++k) {
+    ref_t expected = 0;
+    uint64_t ps, from, to;
+
+    if (atomic_compare_exchange_strong_explicit (&l->ref[slots[k]], &expected,
+                                                 refs[k],
+                                                 memory_order_release,
+                                                 memory_order_acquire))
+      continue;
+    /* Lost the race: clean our page and write into the winner's. */
+    ps = (start & ~(SP_LEAF_SPAN - 1))
+      + ((uint64_t) slots[k] << SP_PAGE_SHIFT);
+    from = ps > start ? ps : start;
+    to = min_u64 (ps + SP_PAGE_SIZE, start + total);
+    memset (page_addr (sa, refs[k]) + (from - ps), 0, to - from);
+    memcpy (page_addr (sa, expected) + (from - ps), in + (from - start),
+            to - from);
+    refs[nlost++] = refs[k];    /* nlost <= k: reuse the array */
+  }
+  if (n > nlost)
+    atomic_fetch_add_explicit (&l->count, n - nlost, memory_order_relaxed);
+  if (nlost > 0)
+    pool_unused (sa, refs, nlost);
   return 0;
 }
 
@@ -1343,32 +1520,22 @@ write_shared (struct sparse_array *sa, const char *in, uint32_t n,
               uint64_t pos)
 {
   uint64_t v = leaf_value (sa, pos);
-  struct leaf_full *full = NULL;
-
-  if (v != 0 && (v & TAG_MASK) == TAG_FULL)
-    full = untag (v);
+  const bool full = v != 0 && (v & TAG_MASK) == TAG_FULL;
 
   while (n > 0) {
-    uint32_t len = page_piece (pos, n);
-    uint32_t pgoff = pos & (SP_PAGE_SIZE - 1);
     unsigned slot = slot_index (pos, 0);
-    ref_t ref;
+    ref_t ref = leaf_get (v, slot);
+    unsigned run = leaf_run (v, slot, pages_touched (pos, n), ref);
+    uint32_t len = run_bytes (pos, n, run);
 
-    if (full != NULL) {
-      ref = atomic_load_explicit (&full->ref[slot], memory_order_acquire);
-      if (ref != 0)
-        memcpy (page_addr (sa, ref) + pgoff, in, len);
-      else if (!is_zero (in, len) &&
-               install_page (sa, full, slot, pgoff, in, len) == -1)
+    if (ref != 0)
+      memcpy (page_addr (sa, ref) + (pos & (SP_PAGE_SIZE - 1)), in, len);
+    else if (full) {
+      if (install_pages (sa, untag (v), pos, in, len) == -1)
         return -1;
     }
-    else {
-      ref = leaf_get (v, slot);
-      if (ref != 0)
-        memcpy (page_addr (sa, ref) + pgoff, in, len);
-      else if (!is_zero (in, len))
-        return 1;
-    }
+    else if (!is_zero (in, len))
+      return 1;
     in += len;
     pos += len;
     n -= len;
@@ -1399,14 +1566,23 @@ write_exclusive (struct sparse_array *sa, const char *in, uint32_t n,
 
   /* Write into the pages that exist; list those that must be added. */
   while (n > 0) {
-    uint32_t len = page_piece (pos, n);
     unsigned slot = slot_index (pos, 0);
     ref_t ref = leaf_get (v, slot);
+    unsigned run = leaf_run (v, slot, pages_touched (pos, n), ref);
+    uint32_t len = run_bytes (pos, n, run);
 
     if (ref != 0)
       memcpy (page_addr (sa, ref) + (pos & (SP_PAGE_SIZE - 1)), in, len);
-    else if (!is_zero (in, len))
-      miss[nmiss++] = slot;
+    else {
+      /* Pages that would be all zero are not added. */
+      uint32_t off, piece;
+
+      for (off = 0; off < len; off += piece) {
+        piece = page_piece (pos + off, len - off);
+        if (!is_zero (in + off, piece))
+          miss[nmiss++] = slot_index (pos + off, 0);
+      }
+    }
     in += len;
     pos += len;
     n -= len;
@@ -1417,15 +1593,7 @@ write_exclusive (struct sparse_array *sa, const char *in, uint32_t n,
   /* Fill new pages. */
   if (pool_alloc (sa, new_refs, nmiss) == -1)
     return -1;
-  for (k = 0; k < nmiss; ++k) {
-    uint64_t pstart = (start & ~(SP_LEAF_SPAN - 1))
-      + ((uint64_t) miss[k] << SP_PAGE_SHIFT);
-    uint64_t from = pstart > start ? pstart : start;
-    uint64_t to = min_u64 (pstart + SP_PAGE_SIZE, start + total);
-
-    memcpy (page_addr (sa, new_refs[k]) + (from - pstart),
-            in0 + (from - start), to - from);
-  }
+  copy_to_new_pages (sa, in0, start, total, miss, new_refs, nmiss);
 
   /* Merge them into the leaf's entries (both lists are sorted). */
   nold = leaf_entries (v, old_slots, old_refs);
@@ -1508,8 +1676,10 @@ zero_keep (struct sparse_array *sa, uint32_t n, uint64_t pos)
   if (v == 0)
     return;
   while (n > 0) {
-    uint32_t len = page_piece (pos, n);
-    ref_t ref = leaf_get (v, slot_index (pos, 0));
+    unsigned slot = slot_index (pos, 0);
+    ref_t ref = leaf_get (v, slot);
+    unsigned run = leaf_run (v, slot, pages_touched (pos, n), ref);
+    uint32_t len = run_bytes (pos, n, run);
 
     if (ref != 0)
       memset (page_addr (sa, ref) + (pos & (SP_PAGE_SIZE - 1)), 0, len);

@@ -674,8 +674,10 @@ test_shapes (uint64_t size, uint64_t base)
 
 #if defined (__SANITIZE_THREAD__)
 #define FAR_FILL_MIB 16
+#define TSAN 1                  /* everything is ~10x slower */
 #else
 #define FAR_FILL_MIB 520
+#define TSAN 0
 #endif
 
 /* Writes far apart on the largest disk, and reads of what is around. */
@@ -737,6 +739,146 @@ test_far_apart (void)
   ops->destroy (store);
   free (x.e);
   printf ("ok: far apart writes on a %" PRIu64 " byte disk\n", size);
+}
+
+/* Large requests, as nbdcopy sends them (256 KiB, also unaligned and
+ * across regions), on both allocators.  The sparse allocator copies
+ * runs of pages whose page numbers follow each other with one memcpy:
+ * this builds runs that are broken in every way (pages left out
+ * because their data is zero, pages freed and handed out again in
+ * another order, requests written backwards, compact and full leaves)
+ * and checks every byte and the extents against a shadow copy.
+ */
+static void
+check_runs (const struct allocator_ops *ops, void *store, uint64_t base,
+            const char *shadow, uint64_t len, char *buf, uint64_t *s,
+            struct nbdkit_extents *x)
+{
+  static const uint32_t sizes[] = { 256 << 10, (1 << 20) + 123, 3 << 20,
+                                    7 * PAGE + 1, PAGE - 1 };
+  uint64_t off, p;
+  unsigned k;
+
+  for (k = 0; k < sizeof sizes / sizeof sizes[0] - TSAN; ++k) {
+    uint64_t skew = k == 0 ? 0 : rnd_below (s, PAGE);
+    for (off = skew; off < len; off += sizes[k]) {
+      uint32_t n = len - off < sizes[k] ? len - off : sizes[k];
+
+      do_read (ops, store, buf, n, base + off);
+      CHECK (memcmp (buf, shadow + off, n) == 0,
+             "runs: %s: data differs in %" PRIu64 "+%" PRIu32,
+             ops->name, base + off, n);
+    }
+  }
+  if (ops->extents == NULL)
+    return;
+  for (off = 0; off < len; off += 4 << 20) {
+    get_extents (ops, store, base + off, 4 << 20, false, x);
+    for (p = 0; p < (4 << 20); p += PAGE)
+      if (!all_zero (shadow + off + p, PAGE))
+        CHECK (type_at (x, base + off + p) == 0,
+               "runs: page at %" PRIu64 " holds data but is a hole",
+               base + off + p);
+  }
+}
+
+static void
+test_runs (const struct allocator_ops *ops, uint64_t size, uint64_t base)
+{
+  const uint64_t len = 16 << 20;
+  const uint32_t req = 256 << 10;
+  void *store = ops->create (size, false);
+  char *shadow = calloc (1, len), *buf = xmalloc (4 << 20);
+  char *data = xmalloc (req + PAGE);
+  struct nbdkit_extents x = { 0 };
+  uint64_t s = 99 + size, off;
+  unsigned pass, k;
+
+  CHECK (store != NULL && shadow != NULL, "runs: create");
+  for (pass = 0; pass < (TSAN ? 3 : 4); ++pass) {
+    unsigned nreq = len / req;
+
+    for (k = 0; k < nreq; ++k) {
+      /* Pass 1 writes backwards; passes 2 and 3 are not aligned. */
+      unsigned r = pass == 1 ? nreq - 1 - k : k;
+      uint32_t skew = pass >= 2 ? rnd_below (&s, PAGE) : 0;
+      uint32_t n = req;
+      unsigned pg;
+
+      off = (uint64_t) r * req + skew;
+      if (off + n > len)
+        n = len - off;
+      fill_random (&s, data, n);
+      /* Leave out some pages: whole zero pages are not stored. */
+      for (pg = 0; pg < n / PAGE; ++pg)
+        if (rnd_below (&s, 8) == 0)
+          memset (data + pg * PAGE, 0, PAGE);
+      do_write (ops, store, data, n, base + off);
+      memcpy (shadow + off, data, n);
+    }
+    check_runs (ops, store, base, shadow, len, buf, &s, &x);
+
+    /* Free scattered pages and runs, so that their numbers are handed
+     * out again, in another order, by the next pass.
+     */
+    for (k = 0; k < 300; ++k) {
+      uint64_t pg = rnd_below (&s, len / PAGE);
+      uint32_t n = (1 + (k % 5 == 0 ? rnd_below (&s, 40) : 0)) * PAGE;
+
+      if (pg * PAGE + n > len)
+        n = len - pg * PAGE;
+      do_zero (ops, store, n, base + pg * PAGE, k % 7 != 0);
+      memset (shadow + pg * PAGE, 0, n);
+    }
+    check_runs (ops, store, base, shadow, len, buf, &s, &x);
+  }
+  /* Compact leaves: a region with a few runs of pages written into it
+   * when empty, and one trimmed down to a few runs.
+   */
+  {
+    static const struct { unsigned first, n; } w[] = {
+      { 3, 5 }, { 9, 1 }, { 10, 6 }, { 40, 2 }, { 100, 9 }, { 511, 1 },
+    }, keep[] = { { 0, 7 }, { 150, 12 }, { 300, 1 }, { 505, 7 } };
+    const uint64_t r2 = base + 2 * REGION - base % REGION;
+    const uint64_t r3 = r2 + REGION;
+    unsigned prev = 0;
+
+    do_zero (ops, store, REGION, r2, true);
+    memset (shadow + (r2 - base), 0, REGION);
+    for (k = 0; k < sizeof w / sizeof w[0]; ++k) {
+      fill_random (&s, data, w[k].n * PAGE);
+      do_write (ops, store, data, w[k].n * PAGE, r2 + w[k].first * PAGE);
+      memcpy (shadow + (r2 - base) + w[k].first * PAGE, data,
+              w[k].n * PAGE);
+    }
+    for (k = 0; k < sizeof keep / sizeof keep[0]; ++k) {
+      if (keep[k].first > prev) {
+        do_zero (ops, store, (keep[k].first - prev) * PAGE, r3 + prev * PAGE,
+                 true);
+        memset (shadow + (r3 - base) + prev * PAGE, 0,
+                (keep[k].first - prev) * PAGE);
+      }
+      prev = keep[k].first + keep[k].n;
+    }
+    /* And a region with a single page left: pages 0-199 and 201-511. */
+    do_zero (ops, store, 200 * PAGE, r3 + REGION, true);
+    do_zero (ops, store, 311 * PAGE, r3 + REGION + 201 * PAGE, true);
+    memset (shadow + (r3 + REGION - base), 0, 200 * PAGE);
+    memset (shadow + (r3 + REGION - base) + 201 * PAGE, 0, 311 * PAGE);
+    check_runs (ops, store, base, shadow, len, buf, &s, &x);
+  }
+
+  /* A zero of a large range that keeps the pages, then data again. */
+  do_zero (ops, store, 3 << 20, base + (5 << 20) + 77, false);
+  memset (shadow + (5 << 20) + 77, 0, 3 << 20);
+  check_runs (ops, store, base, shadow, len, buf, &s, &x);
+
+  ops->destroy (store);
+  free (x.e);
+  free (data);
+  free (buf);
+  free (shadow);
+  printf ("ok: large requests, %s, size %" PRIu64 "\n", ops->name, size);
 }
 
 /* Many threads scatter pages over the largest disk, so that interior
@@ -869,11 +1011,111 @@ test_scatter (unsigned nthreads, unsigned npages, unsigned nops)
   printf ("ok: scattered pages, %u threads (%.1f s)\n", nthreads, now () - t);
 }
 
+/* Threads that write neighbouring ranges of new pages at the same
+ * moment, over and over: each range is several pages long, starts and
+ * ends in the middle of a page, and shares those pages with the ranges
+ * of the threads on either side, so two writers often try to install
+ * the same new page in a full leaf and one of them must put its bytes
+ * into the other's page.
+ */
+#define RACE_THREADS 3
+#define RACE_SPAN (5 * PAGE + 1234)
+
+struct race {
+  void *store;
+  unsigned id, rounds;
+  pthread_barrier_t *barrier;
+};
+
+static uint64_t
+race_base (unsigned round)
+{
+  /* Another part of the region every round (the pages before and after
+   * stay allocated, so the leaf stays full).
+   */
+  return REGION + PAGE + (round % 16) * 24 * PAGE;
+}
+
+static void
+race_pattern (char *p, unsigned id, unsigned round)
+{
+  memset (p, 1 + (id * 37 + round) % 255, RACE_SPAN);
+}
+
+static void *
+race_thread (void *arg)
+{
+  struct race *r = arg;
+  char *data = xmalloc (RACE_SPAN);
+  unsigned round;
+
+  for (round = 0; round < r->rounds; ++round) {
+    race_pattern (data, r->id, round);
+    pthread_barrier_wait (r->barrier);  /* the pages have been freed */
+    do_write (&sparse_allocator, r->store, data, RACE_SPAN,
+              race_base (round) + 100 + (uint64_t) r->id * RACE_SPAN);
+    pthread_barrier_wait (r->barrier);  /* everyone has written */
+    pthread_barrier_wait (r->barrier);  /* checked */
+  }
+  free (data);
+  return NULL;
+}
+
+static void
+test_install_race (unsigned rounds)
+{
+  const uint32_t len = 100 + RACE_THREADS * RACE_SPAN;
+  void *store = sparse_allocator.create (64 << 20, false);
+  char *fill = xmalloc (REGION), *buf = xmalloc (len), *want = xmalloc (len);
+  struct race r[RACE_THREADS];
+  pthread_t th[RACE_THREADS];
+  pthread_barrier_t barrier;
+  unsigned i, round;
+
+  CHECK (store != NULL, "race: create");
+  memset (fill, 0xee, REGION);
+  do_write (&sparse_allocator, store, fill, REGION, REGION);
+  CHECK (pthread_barrier_init (&barrier, NULL, RACE_THREADS + 1) == 0,
+         "pthread_barrier_init");
+  for (i = 0; i < RACE_THREADS; ++i) {
+    r[i] = (struct race) { store, i, rounds, &barrier };
+    CHECK (pthread_create (&th[i], NULL, race_thread, &r[i]) == 0,
+           "pthread_create");
+  }
+  for (round = 0; round < rounds; ++round) {
+    uint64_t base = race_base (round);
+
+    do_zero (&sparse_allocator, store, len + PAGE, base, true);
+    pthread_barrier_wait (&barrier);
+    pthread_barrier_wait (&barrier);
+    memset (want, 0, 100);
+    for (i = 0; i < RACE_THREADS; ++i)
+      race_pattern (want + 100 + i * RACE_SPAN, i, round);
+    do_read (&sparse_allocator, store, buf, len, base);
+    CHECK (memcmp (buf, want, len) == 0, "race: round %u: data differs",
+           round);
+    /* Make the part used again all 0xee, for the next rounds. */
+    do_write (&sparse_allocator, store, fill, len + PAGE, base);
+    pthread_barrier_wait (&barrier);
+  }
+  for (i = 0; i < RACE_THREADS; ++i)
+    pthread_join (th[i], NULL);
+  pthread_barrier_destroy (&barrier);
+  sparse_allocator.destroy (store);
+  free (fill);
+  free (buf);
+  free (want);
+  printf ("ok: racing writers of new pages, %u rounds\n", rounds);
+}
+
 static int
 run_tests (void)
 {
+  /* Under TSan every operation is ~10x slower: half the operations
+   * still race every pair of paths many times over.
+   */
   const unsigned nops = getenv ("STRESS_OPS") ? atoi (getenv ("STRESS_OPS"))
-    : 20000;
+    : TSAN ? 10000 : 20000;
   struct config configs[] = {
     /* Units of one page: threads share every leaf. */
     { "sparse 64M, page units", &sparse_allocator, 64 << 20, PAGE, 4, nops,
@@ -883,6 +1125,12 @@ run_tests (void)
       3000, 4, nops, 3,
       { { 0, 4 << 20 }, { ((uint64_t) 1 << 39) - (1 << 20), 2 << 20 },
         { ((uint64_t) 1 << 40) - (3 << 20), 3 << 20 } } },
+    /* Units of several pages that are not page aligned: requests
+     * write runs of new pages while other threads install the pages
+     * they share at both ends.
+     */
+    { "sparse 64M, 20000-byte units", &sparse_allocator, 64 << 20, 20000,
+      4, nops / (TSAN ? 4 : 2), 2, { { 0, 6 << 20 }, { (40 << 20) - 5000, 5 << 20 } } },
     /* Units that cross regions; zones spread over the biggest disk. */
     { "sparse 2^63-1, 3M units", &sparse_allocator, INT64_MAX,
       3 << 20, 3, nops / 20, 4,
@@ -905,6 +1153,12 @@ run_tests (void)
   test_shapes (1 << 30, 5 * REGION);
   test_shapes (INT64_MAX, ((uint64_t) 1 << 62) - REGION);
   test_far_apart ();
+  test_runs (&sparse_allocator, 64 << 20, 5 * REGION);
+  test_runs (&sparse_allocator, (uint64_t) 1 << 40,
+             ((uint64_t) 1 << 39) - (3 << 20) + PAGE);
+  if (!TSAN)                    /* no locks to check in this one */
+    test_runs (&flat_allocator, 64 << 20, (1 << 20) + 512);
+  test_install_race (nops / (TSAN ? 10 : 4));
   test_scatter (4, 4000, nops);
   for (i = 0; i < sizeof configs / sizeof configs[0]; ++i)
     run_stress (&configs[i]);
