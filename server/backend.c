@@ -129,9 +129,14 @@ backend_open (struct connection *conn, int readonly)
 {
   void *h;
 
-  controlpath_debug ("%s: open readonly=%d exportname=\"%s\" tls=%d",
-         plugin.name, readonly, conn->exportname ? conn->exportname : "",
-         conn->using_tls);
+  if (config.verbose && nbdkit_debug_backend_controlpath) {
+    /* The export name comes from the client: escape it for the log. */
+    const char *name = conn->exportname ? conn->exportname : "";
+    CLEANUP_FREE char *ename = log_escape (name, strlen (name));
+
+    debug ("%s: open readonly=%d exportname=\"%s\" tls=%d",
+           plugin.name, readonly, LOG_STR (ename), conn->using_tls);
+  }
 
   h = P.open (readonly);
   if (h == NULL) {

@@ -20,6 +20,14 @@
  * Most plugins add a single extent (and REQ_ONE asks for exactly one),
  * so the first extent is stored inside the struct and the array is
  * only allocated when a second distinct extent arrives.
+ *
+ * The list the server makes for a BLOCK_STATUS request runs to the end
+ * of the export, because plugins may describe more than was asked for;
+ * but the reply never goes past the first extent that reaches the end
+ * of the request.  extents_limit tells the list so: from then on it
+ * keeps nothing new (only a longer last extent of the same type), and
+ * never more than max_count extents -- so a small query costs a small
+ * list, whatever the plugin adds.
  */
 
 #include <stdlib.h>
@@ -44,7 +52,9 @@ struct nbdkit_extents {
 
   bool seen_any;                /* has nbdkit_add_extent been called */
   uint64_t next;                /* if seen_any, where the next must begin */
-  bool full;                    /* hit MAX_EXTENTS: keep nothing more */
+  bool full;                    /* hit the cap: keep nothing more */
+  uint64_t reply_end;           /* see extents_limit */
+  size_t max_count;
 
   struct nbdkit_extent first;   /* inline storage for one extent */
 };
@@ -79,7 +89,17 @@ nbdkit_extents_new (uint64_t start, uint64_t end)
   exts->cap = 1;
   exts->start = start;
   exts->end = end;
+  exts->reply_end = UINT64_MAX;
+  exts->max_count = MAX_EXTENTS;
   return exts;
+}
+
+void
+extents_limit (struct nbdkit_extents *exts, uint64_t reply_end,
+               size_t max_count)
+{
+  exts->reply_end = reply_end;
+  exts->max_count = MIN (max_count, (size_t) MAX_EXTENTS);
 }
 
 NBDKIT_DLL_PUBLIC void
@@ -118,8 +138,8 @@ grow (struct nbdkit_extents *exts)
     return 0;
 
   ncap = exts->cap < 16 ? 16 : exts->cap * 2;
-  if (ncap > MAX_EXTENTS)
-    ncap = MAX_EXTENTS;
+  if (ncap > exts->max_count)
+    ncap = exts->max_count;
 
   if (exts->ptr == &exts->first) {
     nptr = malloc (ncap * sizeof *nptr);
@@ -188,7 +208,17 @@ nbdkit_add_extent (struct nbdkit_extents *exts,
     return 0;
   }
 
-  if (exts->len == MAX_EXTENTS) {
+  /* The last extent kept reaches the end of the reply: nothing after
+   * it would be sent.
+   */
+  if (exts->len > 0 &&
+      exts->ptr[exts->len-1].offset + exts->ptr[exts->len-1].length >=
+      exts->reply_end) {
+    exts->full = true;
+    return 0;
+  }
+
+  if (exts->len >= exts->max_count) {
     /* Once one extent is dropped nothing later may be merged into
      * the last kept one, or it would swallow the dropped range.
      */

@@ -216,8 +216,12 @@ option_export_name (struct connection *conn, uint32_t optlen)
     nbdkit_error ("%s: invalid export name", "NBD_OPT_EXPORT_NAME");
     return -1;
   }
-  debug ("newstyle negotiation: %s: client requested export '%s'",
-         "NBD_OPT_EXPORT_NAME", name);
+  if (config.verbose) {
+    CLEANUP_FREE char *ename = log_escape (name, strlen (name));
+
+    debug ("newstyle negotiation: %s: client requested export '%s'",
+           "NBD_OPT_EXPORT_NAME", LOG_STR (ename));
+  }
 
   if (conn->meta_base_allocation && conn->meta_exportname &&
       strcmp (conn->meta_exportname, name) != 0)
@@ -274,8 +278,12 @@ option_info_go (struct connection *conn, uint32_t option, uint32_t optlen)
   if (name == NULL)
     goto invalid;
 
-  debug ("newstyle negotiation: %s: client requested export '%s'",
-         name_of_nbd_opt (option), name);
+  if (config.verbose) {
+    CLEANUP_FREE char *ename = log_escape (name, strlen (name));
+
+    debug ("newstyle negotiation: %s: client requested export '%s'",
+           name_of_nbd_opt (option), LOG_STR (ename));
+  }
   for (i = 0; i < nrinfos; ++i) {
     uint16_t type;
 
@@ -293,8 +301,14 @@ option_info_go (struct connection *conn, uint32_t option, uint32_t optlen)
   /* Contexts chosen for another export do not apply to this one. */
   if (conn->meta_base_allocation && conn->meta_exportname &&
       strcmp (conn->meta_exportname, name) != 0) {
-    debug ("newstyle negotiation: meta contexts were set for export '%s', "
-           "not '%s': discarding them", conn->meta_exportname, name);
+    if (config.verbose) {
+      CLEANUP_FREE char *emeta =
+        log_escape (conn->meta_exportname, strlen (conn->meta_exportname));
+      CLEANUP_FREE char *ename = log_escape (name, strlen (name));
+
+      debug ("newstyle negotiation: meta contexts were set for export '%s', "
+             "not '%s': discarding them", LOG_STR (emeta), LOG_STR (ename));
+    }
     conn->meta_base_allocation = false;
   }
 
@@ -475,8 +489,13 @@ option_meta_context (struct connection *conn, uint32_t option,
   if (pos != optlen)
     goto invalid;
 
-  debug ("newstyle negotiation: %s: client requested export '%s', "
-         "query count %" PRIu32, name_of_nbd_opt (option), name, nr_queries);
+  if (config.verbose) {
+    CLEANUP_FREE char *ename = log_escape (name, strlen (name));
+
+    debug ("newstyle negotiation: %s: client requested export '%s', "
+           "query count %" PRIu32, name_of_nbd_opt (option), LOG_STR (ename),
+           nr_queries);
+  }
 
   if (set)
     conn->meta_base_allocation = false;
@@ -584,10 +603,19 @@ negotiate_option (struct connection *conn)
     return r == -1 ? -1 : 1;
 
   case NBD_OPT_STARTTLS:
+    /* STARTTLS takes no data (else ERR_INVALID).  Without TLS (there
+     * is no TLS support yet, which is --tls=off) the protocol allows
+     * ERR_POLICY or ERR_UNSUP; ERR_UNSUP is for options a server does
+     * not know, so we say ERR_POLICY, as Debian's nbdkit 1.32.5 does.
+     */
     if (conn_recv_discard (conn, optlen) == -1)
       return -1;
-    r = send_error (conn, option, NBD_REP_ERR_UNSUP,
-                    "TLS is not supported by this server");
+    if (optlen != 0)
+      r = send_error (conn, option, NBD_REP_ERR_INVALID,
+                      "NBD_OPT_STARTTLS must not have a payload");
+    else
+      r = send_error (conn, option, NBD_REP_ERR_POLICY,
+                      "TLS is not enabled on this server");
     return r == -1 ? -1 : 1;
 
   case NBD_OPT_INFO:

@@ -18,6 +18,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <signal.h>
+#include <time.h>
 
 #define NBDKIT_API_VERSION 2
 #include "nbdkit-plugin.h"
@@ -38,6 +39,16 @@
 
 #define likely(x)   __builtin_expect (!!(x), 1)
 #define unlikely(x) __builtin_expect (!!(x), 0)
+
+/* CLOCK_MONOTONIC in nanoseconds (a vDSO call, no syscall). */
+static inline uint64_t
+now_ns (void)
+{
+  struct timespec ts;
+
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * UINT64_C (1000000000) + ts.tv_nsec;
+}
 
 /* Largest READ/WRITE payload we accept (bigger ones get ENOMEM), and
  * the largest option payload in the handshake.
@@ -165,7 +176,10 @@ void free_debug_flags (void);
 /* ------------------------------------------------------------------
  * quit.c: orderly shutdown.
  */
-extern volatile sig_atomic_t quit;
+/* Set once, by a signal handler or any thread (lock-free, so safe in
+ * a handler); read by every thread.
+ */
+extern _Atomic bool quit;
 extern int quit_fd;             /* readable once quit is set */
 void set_up_quit_pipe (void);
 void close_quit_pipe (void);
@@ -281,6 +295,16 @@ void nbdkit_extents_free (struct nbdkit_extents *);
 size_t nbdkit_extents_count (const struct nbdkit_extents *);
 struct nbdkit_extent nbdkit_get_extent (const struct nbdkit_extents *,
                                         size_t);
+/* Keep only what a reply ending at reply_end can use, and at most
+ * max_count extents (see extents.c).
+ */
+void extents_limit (struct nbdkit_extents *, uint64_t reply_end,
+                    size_t max_count);
+/* Most descriptors one BLOCK_STATUS reply carries (the protocol asks
+ * for at most 2^20; far fewer keeps the memory and work one request can
+ * cause small, and the client simply asks again for the rest).
+ */
+#define MAX_REPLY_DESCRIPTORS 65536
 
 /* ------------------------------------------------------------------
  * exports.c: struct nbdkit_exports.
@@ -333,7 +357,7 @@ enum conn_status {
 };
 
 struct request;
-struct worker_pool;
+struct crew;
 
 struct connection {
   uint64_t id;                  /* instance number, from 1 */
@@ -341,20 +365,36 @@ struct connection {
   bool is_socket;               /* false for -s on pipes */
   int family;                   /* AF_UNIX, AF_INET, AF_INET6, or 0 */
   _Atomic int status;           /* enum conn_status */
-  /* Requests read and not yet answered.  At shutdown, a connection is
-   * only cut off (so that its blocked reader wakes up) when this is 0.
+
+  /* Wakes nbdkit_nanosleep on nbdkit_disconnect: an eventfd, made by
+   * the first nbdkit_nanosleep of the connection (-1 until then), so
+   * that a connection costs one file descriptor, not three.
    */
-  _Atomic unsigned busy;
+  _Atomic int disconnect_efd;
 
-  /* Wakes nbdkit_nanosleep on nbdkit_disconnect. */
-  int disconnect_fd[2];
-
-  /* Receive buffer.  Only the reading thread touches it. */
+  /* Receive buffer.  Only the thread holding the read role (see
+   * requests.c) touches it.
+   */
   char *rbuf;
   size_t rbuf_size, rbuf_start, rbuf_end;
+  /* Once the server is quitting: how many more bytes may be taken from
+   * the socket (what had arrived when the reader noticed), -1 before.
+   */
+  int64_t drain_left;
+  /* The reader is in (or about to enter) a blocking read. */
+  _Atomic bool in_read;
+  /* Requests read and not yet answered. */
+  _Atomic unsigned busy;
+  /* Adaptive spin before a blocking read (connections.c). */
+  uint32_t spin_budget_ns;
+  uint32_t spin_misses;
 
   /* Serializes replies.  Lock order: (request lock) -> write_lock. */
   pthread_mutex_t write_lock;
+  /* Replies started and finished, for spotting a writer that a client
+   * which no longer reads keeps blocked at shutdown.
+   */
+  _Atomic uint64_t writes_started, writes_done;
   /* With nbdkit_disconnect(0): fail new requests with ESHUTDOWN. */
   _Atomic bool soft_disconnect;
 
@@ -383,8 +423,8 @@ struct connection {
   /* Strings interned during this connection. */
   struct string_vector interned;
 
-  /* Parallel request processing (only with the PARALLEL model). */
-  struct worker_pool *pool;
+  /* The threads serving requests (requests.c), while serving. */
+  struct crew *crew;
 
   /* For the list of live connections (used at shutdown). */
   struct connection *next, *prev;
@@ -394,8 +434,8 @@ struct connection {
 void handle_single_connection (int sockin, int sockout);
 /* The same, on a new detached thread (counted for connections_shutdown_all). */
 void start_connection_thread (int sockin, int sockout);
-/* When quitting: let every connection finish the requests it has read,
- * wake the idle ones, and wait until none is left.
+/* When quitting: let every connection answer the requests that had
+ * arrived, then end; wait until none is left.
  */
 void connections_shutdown_all (void);
 
@@ -407,6 +447,29 @@ int conn_recv_full (struct connection *conn, void *buf, size_t count);
 int conn_recv_discard (struct connection *conn, uint64_t count);
 /* True if input is already buffered (more requests are queued up). */
 bool conn_input_pending (struct connection *conn);
+/* A request was read / its reply was sent (or dropped).  At shutdown
+ * the last reply wakes a reader blocked on an idle client.
+ */
+static inline void
+conn_request_started (struct connection *conn)
+{
+  atomic_fetch_add_explicit (&conn->busy, 1, memory_order_relaxed);
+}
+void conn_wake_idle_reader (struct connection *conn);
+static inline void
+conn_requests_done (struct connection *conn, unsigned n)
+{
+  /* seq_cst: pairs with the main thread's store of quit and load of
+   * busy, so that one of the two sees the other.
+   */
+  if (atomic_fetch_sub (&conn->busy, n) == n && unlikely (quit))
+    conn_wake_idle_reader (conn);
+}
+/* Wait up to timeout_ms for input (or end of input) on an idle
+ * connection.  Returns true if a read would not block, false on
+ * timeout.
+ */
+bool conn_wait_input (struct connection *conn, int timeout_ms);
 /* If the next count bytes of input are all buffered, consume them and
  * return a pointer to them, valid until the next read from the
  * connection; else NULL.
@@ -423,6 +486,10 @@ void conn_set_status (struct connection *conn, enum conn_status status);
  * Also wakes any nbdkit_nanosleep on this connection.
  */
 void conn_disconnect (struct connection *conn, bool force);
+/* The eventfd that conn_disconnect signals (made on first use), or -1
+ * if it cannot be made.
+ */
+int conn_disconnect_fd (struct connection *conn);
 static inline enum conn_status
 conn_get_status (struct connection *conn)
 {
@@ -503,5 +570,23 @@ void run_command (void);        /* --run: fork, parent runs the command */
 void fork_into_background (void);
 void change_user (void);
 void write_pidfile (void);
+
+/* ------------------------------------------------------------------
+ * utils.c: client-supplied strings in log messages.
+ *
+ * Anything read from the wire (export names, context names) goes
+ * through log_escape before it is put in a debug or error message, so
+ * a client cannot forge log lines or send control sequences to the
+ * terminal reading the log.  Plugins still see the raw string.
+ * Returns a malloc'd string (free it, e.g. with CLEANUP_FREE), or NULL
+ * if out of memory; LOG_STR turns that NULL into a placeholder.
+ */
+char *log_escape (const char *s, size_t len);
+#define LOG_STR(escaped) ((escaped) ? (escaped) : "(out of memory)")
+
+/* utils.c: start fn(arg) on a new detached thread.  Returns 0, or -1
+ * with errno set.
+ */
+int start_detached_thread (void *(*fn) (void *), void *arg);
 
 #endif /* NBDKIT_INTERNAL_H */

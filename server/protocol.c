@@ -274,6 +274,10 @@ protocol_handle_request (struct connection *conn, struct request *req)
       r = -1;
       break;
     }
+    /* One descriptor may be split in two to fit 32 bits. */
+    extents_limit (req->extents,
+                   (f & NBD_CMD_FLAG_REQ_ONE) ? offset + 1 : offset + count,
+                   MAX_REPLY_DESCRIPTORS - 1);
     r = backend_extents (conn, count, offset, flags, req->extents, &err);
     break;
 

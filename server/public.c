@@ -285,7 +285,7 @@ connection_is_ending (struct connection *conn)
  * pointless and would only delay shutdown.
  *
  * We poll on quit_fd (readable once quitting), the connection's
- * disconnect pipe, and the client socket for hang-up only (events
+ * disconnect eventfd, and the client socket for hang-up only (events
  * POLLRDHUP, never POLLIN, so pending requests do not wake us).
  * Negative fds are ignored by poll, which covers the configuration
  * phase before the quit pipe exists.
@@ -308,7 +308,7 @@ nbdkit_nanosleep (unsigned sec, unsigned nsec)
 
   fds[nfds++] = (struct pollfd) { .fd = quit_fd, .events = POLLIN };
   if (conn) {
-    fds[nfds++] = (struct pollfd) { .fd = conn->disconnect_fd[0],
+    fds[nfds++] = (struct pollfd) { .fd = conn_disconnect_fd (conn),
                                     .events = POLLIN };
     fds[nfds++] = (struct pollfd) { .fd = conn->sockin,
                                     .events = POLLRDHUP };
@@ -321,6 +321,9 @@ nbdkit_nanosleep (unsigned sec, unsigned nsec)
     if (quit)
       goto shutting_down;
     if (conn && connection_is_ending (conn))
+      goto connection_closed;
+    /* A disconnect from before the eventfd existed wrote nothing. */
+    if (conn && atomic_load (&conn->soft_disconnect))
       goto connection_closed;
     if (!time_left (&deadline, &left))
       return 0;

@@ -16,7 +16,7 @@
 
 #include "internal.h"
 
-volatile sig_atomic_t quit;
+_Atomic bool quit;
 int quit_fd = -1;
 static int quit_write_fd = -1;
 
@@ -48,7 +48,7 @@ handle_quit (int sig)
   char c = 0;
   ssize_t r;
 
-  quit = 1;
+  atomic_store (&quit, true);
   /* The pipe only needs to become readable; if it is full, it already
    * is, so a failed write does not matter.
    */

@@ -18,10 +18,7 @@
 
 #include "internal.h"
 
-/* Cap on descriptors per BLOCK_STATUS chunk (the protocol suggests
- * not exceeding 2^20).
- */
-#define MAX_DESCRIPTORS (1024 * 1024)
+/* Longest descriptor: what fits in 32 bits, keeping 512-byte alignment. */
 #define MAX_EXTENT_LENGTH (UINT32_MAX & ~UINT32_C (511))
 
 struct simple_reply_hdr {
@@ -118,6 +115,11 @@ prepare_read_chunk (struct request *req, struct iovec *iov)
 
 /* Turn the extents list into base:allocation descriptors covering
  * [offset, offset+count) (exactly one descriptor with REQ_ONE).
+ *
+ * The list holds only what overlaps the request, and maybe a little
+ * more (extents_limit), so it sizes the descriptor array.  An extent
+ * longer than a descriptor can say is sent as several descriptors of
+ * its type.
  */
 static int
 prepare_block_status_chunk (struct request *req, struct iovec *iov)
@@ -128,41 +130,48 @@ prepare_block_status_chunk (struct request *req, struct iovec *iov)
   const uint64_t start = req->hdr.offset;
   const uint64_t end = start + req->hdr.count;
   const bool req_one = req->hdr.flags & NBD_CMD_FLAG_REQ_ONE;
-  size_t nr = nbdkit_extents_count (extents);
-  size_t i, n = 0;
+  const size_t nr = nbdkit_extents_count (extents);
+  /* A request is shorter than 2^32, so one extent needs at most two
+   * descriptors to cover its part of it.
+   */
+  const size_t max_desc = MIN (nr + 1, (size_t) MAX_REPLY_DESCRIPTORS);
+  size_t i = 0, n = 0;
   uint64_t pos = start;
   struct nbd_block_descriptor *desc;
 
-  if (nr > MAX_DESCRIPTORS)
-    nr = MAX_DESCRIPTORS;
-  desc = malloc (MAX (nr, 1) * sizeof *desc);
+  desc = malloc (max_desc * sizeof *desc);
   if (desc == NULL) {
     nbdkit_error ("malloc: %m");
     return prepare_error_chunk (req, NBD_ENOMEM, iov);
   }
 
-  for (i = 0; i < nr && pos < end; ++i) {
+  while (i < nr && pos < end && n < max_desc) {
     const struct nbdkit_extent e = nbdkit_get_extent (extents, i);
     uint64_t e_end = e.offset + e.length;
+    uint64_t d_end = e_end;
 
-    if (e_end <= pos)
+    if (e_end <= pos) {
+      i++;
       continue;
+    }
     /* With REQ_ONE the one extent must fit the request.  Otherwise the
      * last extent may run past the end of the request (as nbdkit's do),
-     * which saves the client a round trip; it is capped to what fits in
-     * 32 bits, keeping 512-byte alignment.
+     * which saves the client a round trip.
      */
-    if (req_one && e_end > end)
-      e_end = end;
-    if (e_end - pos > MAX_EXTENT_LENGTH)
-      e_end = pos + MAX_EXTENT_LENGTH;
-    desc[n].length = htobe32 ((uint32_t) (e_end - pos));
+    if (req_one && d_end > end)
+      d_end = end;
+    if (d_end - pos > MAX_EXTENT_LENGTH)
+      d_end = pos + MAX_EXTENT_LENGTH;
+    desc[n].length = htobe32 ((uint32_t) (d_end - pos));
     desc[n].status_flags =
       htobe32 (e.type & (NBD_STATE_HOLE | NBD_STATE_ZERO));
     n++;
-    pos = e_end;
+    pos = d_end;
     if (req_one)
       break;
+    /* The rest of a capped extent keeps its own type. */
+    if (pos >= e_end)
+      i++;
   }
 
   if (n == 0) {

@@ -129,7 +129,16 @@ bind_tcpip_socket (size_t *nr)
   return socks;
 }
 
-static void
+/* Out of file descriptors (or memory): the listening socket stays
+ * readable, so the accept loop backs off instead of spinning, and says
+ * so once per episode rather than once per attempt.  Clients wait in
+ * the listen backlog meanwhile.
+ */
+#define STARVED_BACKOFF_MS 200
+static bool starved;
+
+/* Returns false when accept(2) is starved of resources. */
+static bool
 accept_connection (int listen_sock)
 {
   int sock, opt = 1;
@@ -137,20 +146,27 @@ accept_connection (int listen_sock)
   sock = accept4 (listen_sock, NULL, NULL, SOCK_CLOEXEC);
   if (sock == -1) {
     if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED)
-      return;
-    nbdkit_error ("accept: %m");
-    /* Out of file descriptors or memory: back off a little rather than
-     * spinning on a listening socket that stays readable.
-     */
+      return true;
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-        errno == ENOMEM)
-      poll (NULL, 0, 100);
-    return;
+        errno == ENOMEM) {
+      if (!starved)
+        nbdkit_error ("accept: %m: new clients wait until connections "
+                      "close (raise the limit with ulimit -n)");
+      starved = true;
+      return false;
+    }
+    nbdkit_error ("accept: %m");
+    return true;
+  }
+  if (starved) {
+    debug ("accept: accepting new clients again");
+    starved = false;
   }
   /* Harmless failure on Unix sockets. */
   setsockopt (sock, IPPROTO_TCP, TCP_NODELAY, &opt, sizeof opt);
   debug ("accepted connection");
   start_connection_thread (sock, sock);
+  return true;
 }
 
 /* Accept connections until quit is set. */
@@ -163,14 +179,17 @@ accept_incoming_connections (int *socks, size_t nr)
   fds = calloc (nr + 1, sizeof *fds);
   if (fds == NULL)
     fatal ("calloc: %m");
+  /* quit_fd first, so that a starved loop can poll it alone. */
+  fds[0].fd = quit_fd;
+  fds[0].events = POLLIN;
   for (i = 0; i < nr; ++i) {
-    fds[i].fd = socks[i];
-    fds[i].events = POLLIN;
+    fds[i + 1].fd = socks[i];
+    fds[i + 1].events = POLLIN;
   }
-  fds[nr].fd = quit_fd;
-  fds[nr].events = POLLIN;
 
   while (!quit) {
+    bool ok = true;
+
     if (poll (fds, nr + 1, -1) == -1) {
       if (errno == EINTR)
         continue;
@@ -179,8 +198,13 @@ accept_incoming_connections (int *socks, size_t nr)
     if (quit)
       break;
     for (i = 0; i < nr; ++i)
-      if (fds[i].revents & POLLIN)
-        accept_connection (socks[i]);
+      if (fds[i + 1].revents & POLLIN)
+        ok = accept_connection (socks[i]) && ok;
+    if (!ok) {
+      /* Sleep, but not through a quit. */
+      while (poll (fds, 1, STARVED_BACKOFF_MS) == -1 && errno == EINTR)
+        ;
+    }
   }
   free (fds);
 

@@ -14,7 +14,8 @@
 #                     start the server in the background (it daemonizes),
 #                     with -P and -U added: sets $sock, $pid, $uri.  Waits
 #                     until it is ready.  It is killed at exit.
-#   stop_nbdkit       SIGTERM the server and wait for it to exit
+#   stop_nbdkit       SIGTERM the server and wait for it to exit; fails
+#                     the test if it has not exited after 30 s
 #   debian_plugin NAME  path of Debian's binary plugin NAME (skips if absent)
 #   sanitizer_build   true if the server under test was built with ASan
 #                     (whose allocator keeps freed memory: skip RSS checks)
@@ -40,6 +41,11 @@ _run_cleanup ()
     eval "${_cleanup_cmds[$i]}" || :
   done
   rm -rf "$tmpdir"
+  # A server that hung on shutdown fails the test, whatever else
+  # happened.
+  if [ -n "${_shutdown_hang:-}" ] && { [ "$status" -eq 0 ] || [ "$status" -eq 77 ]; }; then
+    status=1
+  fi
   exit $status
 }
 trap _run_cleanup EXIT
@@ -106,6 +112,12 @@ start_nbdkit ()
   cleanup_fn "kill $pid 2>/dev/null; _wait_gone $pid"
 }
 
+# _wait_gone PID: wait up to 30 s for PID (already sent SIGTERM) to
+# exit.  A server that is still running then has hung on shutdown: it
+# is killed with SIGKILL, a FAIL message is printed, and the test fails
+# (the exit status becomes 1 even when this runs from the cleanup at
+# exit, after the test had passed or skipped).  Returns 1 in that case.
+_shutdown_hang=
 _wait_gone ()
 {
   local i
@@ -113,11 +125,16 @@ _wait_gone ()
     kill -0 "$1" 2>/dev/null || return 0
     sleep 0.1
   done
+  echo "$0: FAIL: process $1 did not exit within 30 s of SIGTERM" \
+       "(shutdown hang); killed with SIGKILL:" >&2
+  ps -o pid=,args= -p "$1" >&2 2>/dev/null || :
   kill -9 "$1" 2>/dev/null || :
+  _shutdown_hang=1
+  return 1
 }
 
 stop_nbdkit ()
 {
   kill "$pid"
-  _wait_gone "$pid"
+  _wait_gone "$pid" || fail "nbdkit (pid $pid) hung on shutdown"
 }

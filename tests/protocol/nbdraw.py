@@ -563,6 +563,8 @@ class Server:
             try:
                 self.proc.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
+                # A shutdown hang: finish() reports it as a failure.
+                self.hung = True
                 self.proc.kill()
                 self.proc.wait()
         if not self.errfile.closed:
@@ -576,6 +578,10 @@ class Server:
         SIGTERM and no crash/sanitizer report on stderr.  Returns stderr."""
         st = self.stop()
         text = self.stderr_text()
+        if getattr(self, "hung", False):
+            raise AssertionError(
+                "server did not exit within %d s of SIGTERM (shutdown hang); "
+                "killed with SIGKILL\n%s" % (TIMEOUT, text))
         bad = [w for w in ("Assertion", "AddressSanitizer", "LeakSanitizer",
                            "runtime error:", "Segmentation fault",
                            "stack smashing", "double free")

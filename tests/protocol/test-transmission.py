@@ -104,32 +104,78 @@ def out_of_range(s):
 
 
 def oversized(s):
-    # Over 64 MiB: refused with ENOMEM (nbdkit) or EINVAL, and the
-    # connection stays usable.  Exactly 64 MiB is fine.
+    # A READ over 64 MiB is refused with ENOMEM (nbdkit's choice: the
+    # request is valid but too big for the server's buffers), unless it
+    # is out of range, which is checked first (EINVAL).  The connection
+    # stays usable.  Exactly 64 MiB is fine.
     for sr in (False, True):
         c = client(s, sr)
-        expect_err(c, (R.ENOMEM, R.EINVAL), R.CMD_READ, 0, MAXREQ + 1,
+        expect_err(c, R.ENOMEM, R.CMD_READ, 0, MAXREQ + 1,
                    what="read of 64 MiB + 1")
-        expect_err(c, (R.ENOMEM, R.EINVAL), R.CMD_READ, 0, 0xffffffff,
-                   what="read of 4 GiB - 1")
+        expect_err(c, R.EINVAL, R.CMD_READ, 0, 0xffffffff,
+                   what="read of 4 GiB - 1 (past the end)")
         usable(c)
         assert len(c.read(0, MAXREQ)) == MAXREQ
         usable(c)
-    # A write over the limit: the server must either answer with an
-    # error and skip the payload, or hang up; it must not take the
-    # payload for new requests.
-    c = client(s)
-    payload = b"\x01" * (MAXREQ + 1)
-    cookie = c.send_request(R.CMD_WRITE, 0, MAXREQ + 1, payload=payload)
-    try:
-        err, rc, _, _ = c.read_reply_any()
-        assert rc == cookie
-        assert err in (R.ENOMEM, R.EINVAL), err
+
+
+def oversized_write(s):
+    # A WRITE over 64 MiB: the server answers with exactly one simple
+    # reply carrying ENOMEM (also with structured replies: a simple
+    # reply is allowed for anything but READ), reads and drops the
+    # payload so it stays in step with the client, writes nothing, and
+    # the connection stays usable.  Debian's nbdkit does exactly this up
+    # to 128 MiB of payload; beyond that it hangs up at once (next
+    # case).  The payload is made of valid READ requests, so a server
+    # that took it for requests would send replies we would see.
+    fake = struct.pack(">IHHQQI", R.REQUEST_MAGIC, 0, R.CMD_READ,
+                       0xbad, 0, 512)
+    off = MAXREQ * 2          # a region nothing else in this case writes
+    for sr, count in ((False, MAXREQ + 1), (True, MAXREQ + 1),
+                      (False, 2 * MAXREQ)):
+        c = client(s, sr)
+        payload = (fake * (count // len(fake) + 1))[:count]
+        wcookie = 0x0102030405060708 + count
+        c.send_request(R.CMD_WRITE, off, count, payload=payload,
+                       cookie=wcookie)
+        # Straight after: a read of the start of the region.
+        rcookie = c.send_request(R.CMD_READ, off, 4096)
+        got = c.recv_exact(16)
+        want = struct.pack(">IIQ", R.SIMPLE_REPLY_MAGIC, R.ENOMEM, wcookie)
+        assert got == want, "write of %d (SR %s): reply %s, expected %s" % (
+            count, sr, got.hex(), want.hex())
+        # The very next reply is the read's, with zeroes: nothing was
+        # written and the payload did not turn into requests.
+        err, rc, data, _ = c.read_reply_any(4096)
+        assert (err, rc) == (0, rcookie), (err, rc, rcookie)
+        assert data == bytes(4096), "oversized write reached the disk"
         usable(c)
-    except R.Closed:
-        pass
+        # The whole region the write would have covered is untouched.
+        for o in range(off, off + count, MAXREQ):
+            n = min(MAXREQ, off + count - o)
+            assert c.read(o, n) == bytes(n), \
+                "oversized write reached the disk at %d" % o
+        c.disconnect()
+
+
+def oversized_write_hangup(s):
+    # Over 128 MiB the payload is not worth reading: the server hangs
+    # up without a reply (Debian's nbdkit: "write request too large to
+    # skip").  Nothing is written.
+    for sr in (False, True):
+        c = client(s, sr)
+        try:
+            c.send_request(R.CMD_WRITE, 0, 2 * MAXREQ + 1,
+                           payload=b"\x01" * 65536)
+        except R.Closed:
+            pass              # already closed while we were sending
+        try:
+            data = c.sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        assert data == b"", "reply to a write of 128 MiB + 1: %s" % data.hex()
     c = client(s)
-    assert c.read(0, 16) != b"\x01" * 16, "oversized write was written"
+    assert c.read(0, 65536) == bytes(65536), "the write reached the disk"
 
 
 # ---- commands and flags ------------------------------------------------
@@ -303,6 +349,9 @@ R.run_cases([
     ("write cut off mid-payload", lambda: run(cut_write)),
     ("out-of-range requests", lambda: run(out_of_range)),
     ("requests over 64 MiB", lambda: run(oversized, size=BIG)),
+    ("write over 64 MiB: ENOMEM, payload skipped",
+     lambda: run(oversized_write, size=BIG)),
+    ("write over 128 MiB: hang-up", lambda: run(oversized_write_hangup, size=BIG)),
     ("unknown commands", lambda: run(unknown_commands)),
     ("bad flags", lambda: run(bad_flags)),
     ("flags/commands not advertised", lambda: run_example1(flags_not_advertised)),

@@ -7,13 +7,14 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "stubs.h"
 
 /* threadlocal.c, options.c, quit.c */
 __thread struct thread_state thread_state;
 struct config config;
-volatile sig_atomic_t quit;
+_Atomic bool quit;
 int quit_fd = -1;
 
 char stub_last_error[4096];
@@ -101,13 +102,29 @@ debug (const char *fmt, ...)
 void
 conn_disconnect (struct connection *conn, bool force)
 {
-  char c = 0;
+  uint64_t one = 1;
+  int efd = atomic_load (&conn->disconnect_efd);
 
   stub_disconnect_calls++;
   stub_disconnect_force = force;
-  if (conn->disconnect_fd[1] >= 0 &&
-      write (conn->disconnect_fd[1], &c, 1) != 1)
+  if (!force)
+    atomic_store (&conn->soft_disconnect, true);
+  if (efd >= 0 && write (efd, &one, sizeof one) != sizeof one)
     abort ();
+}
+
+int
+conn_disconnect_fd (struct connection *conn)
+{
+  int fd = atomic_load (&conn->disconnect_efd);
+
+  if (fd < 0) {
+    fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd == -1)
+      abort ();
+    atomic_store (&conn->disconnect_efd, fd);
+  }
+  return fd;
 }
 
 /* utils.c is linked in as it is (see meson.build). */

@@ -266,6 +266,65 @@ test_cap (void)
   nbdkit_extents_free (exts);
 }
 
+/* extents_limit: a list for a reply that ends at reply_end keeps the
+ * extents up to the first one reaching it (and merges into that one
+ * while the type stays the same), then nothing -- however much more
+ * the plugin describes.  And never more than max_count.
+ */
+static void
+test_limit (void)
+{
+  struct nbdkit_extents *exts = nbdkit_extents_new (1000, INT64_MAX);
+  struct nbdkit_extent e;
+  uint64_t off;
+  bool ok = true;
+
+  stub_reset ();
+  extents_limit (exts, 1512, 100);
+  /* 512-byte alternating runs from 0 to 1 GiB. */
+  for (off = 0; off < (UINT64_C (1) << 30); off += 512)
+    if (nbdkit_add_extent (exts, off, 512, (off / 512) & 1 ? HZ : 0) == -1)
+      ok = false;
+  CHECK (ok);
+  CHECK_NO_ERROR ();
+  /* [1000,1024) hole+zero, [1024,1536) data: reaches 1512. */
+  CHECK (nbdkit_extents_count (exts) == 2);
+  e = nbdkit_get_extent (exts, 0);
+  CHECK (e.offset == 1000 && e.length == 24 && e.type == HZ);
+  e = nbdkit_get_extent (exts, 1);
+  CHECK (e.offset == 1024 && e.length == 512 && e.type == 0);
+  /* Ordering is still enforced past the limit. */
+  CHECK (nbdkit_add_extent (exts, off + 1, 1, 0) == -1);
+  CHECK_ERROR (NOT_CONTIGUOUS);
+  nbdkit_extents_free (exts);
+
+  /* Same type after the end: the last extent grows (a longer last
+   * descriptor saves the client a round trip), until the type changes.
+   */
+  exts = nbdkit_extents_new (0, INT64_MAX);
+  stub_reset ();
+  extents_limit (exts, 512, 100);
+  CHECK (nbdkit_add_extent (exts, 0, 4096, 0) == 0);
+  CHECK (nbdkit_add_extent (exts, 4096, 4096, 0) == 0);
+  CHECK (nbdkit_add_extent (exts, 8192, 4096, HZ) == 0);
+  CHECK (nbdkit_add_extent (exts, 12288, 4096, 0) == 0);
+  CHECK (nbdkit_extents_count (exts) == 1);
+  e = nbdkit_get_extent (exts, 0);
+  CHECK (e.offset == 0 && e.length == 8192 && e.type == 0);
+  nbdkit_extents_free (exts);
+
+  /* max_count. */
+  exts = nbdkit_extents_new (0, INT64_MAX);
+  stub_reset ();
+  extents_limit (exts, INT64_MAX, 10);
+  for (off = 0; off < 100 * 512; off += 512)
+    if (nbdkit_add_extent (exts, off, 512, (off / 512) & 1) == -1)
+      ok = false;
+  CHECK (ok);
+  CHECK (nbdkit_extents_count (exts) == 10);
+  nbdkit_extents_free (exts);
+}
+
 int
 main (void)
 {
@@ -276,5 +335,6 @@ main (void)
   test_new_errors ();
   test_many ();
   test_cap ();
+  test_limit ();
   return test_finish ("test-extents");
 }

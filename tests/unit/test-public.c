@@ -56,14 +56,17 @@ init_conn (struct connection *conn, int sockin)
 {
   memset (conn, 0, sizeof *conn);
   conn->sockin = conn->sockout = sockin;
-  conn->disconnect_fd[0] = conn->disconnect_fd[1] = -1;
+  atomic_init (&conn->disconnect_efd, -1);
   atomic_init (&conn->status, STATUS_ACTIVE);
 }
 
-/* After delay_ms, write a byte to (or close) an fd from another thread. */
+/* After delay_ms, write a byte to (or close) an fd, or call
+ * conn_disconnect, from another thread.
+ */
 struct poke {
   int fd;
   bool do_close;
+  struct connection *disconnect;
   unsigned delay_ms;
 };
 
@@ -74,7 +77,9 @@ poke_thread (void *arg)
   char c = 0;
 
   usleep (p->delay_ms * 1000);
-  if (p->do_close)
+  if (p->disconnect)
+    conn_disconnect (p->disconnect, false);
+  else if (p->do_close)
     close (p->fd);
   else if (write (p->fd, &c, 1) != 1)
     abort ();
@@ -379,11 +384,11 @@ test_nanosleep_quit (void)
 
   /* The quit flag alone is enough. */
   quit_fd = -1;
-  quit = 1;
+  quit = true;
   stub_reset ();
   CHECK (nbdkit_nanosleep (10, 0) == -1);
   CHECK_ERROR ("aborting sleep because of server shut down");
-  quit = 0;
+  quit = false;
 }
 
 static void
@@ -399,8 +404,6 @@ test_nanosleep_connection (void)
   if (socketpair (AF_UNIX, SOCK_STREAM, 0, sv) == -1)
     abort ();
   init_conn (&conn, sv[0]);
-  if (pipe (conn.disconnect_fd) == -1)
-    abort ();
   thread_state.conn = &conn;
 
   /* A request waiting on the socket must not wake us. */
@@ -413,7 +416,7 @@ test_nanosleep_connection (void)
   CHECK_NO_ERROR ();
 
   /* nbdkit_disconnect from another thread. */
-  poke = (struct poke) { .fd = conn.disconnect_fd[1], .delay_ms = 100 };
+  poke = (struct poke) { .disconnect = &conn, .delay_ms = 100 };
   t = start_poke (&poke);
   stub_reset ();
   start = now ();
@@ -423,10 +426,13 @@ test_nanosleep_connection (void)
   CHECK (now () - start < 5);
   CHECK_ERROR ("aborting sleep because of connection close or error");
   pthread_join (t, NULL);
-  close (conn.disconnect_fd[0]);
-  close (conn.disconnect_fd[1]);
-  if (pipe (conn.disconnect_fd) == -1)
-    abort ();
+  /* Every later sleep of that connection fails too. */
+  stub_reset ();
+  CHECK (nbdkit_nanosleep (10, 0) == -1);
+  CHECK_ERROR ("aborting sleep because of connection close or error");
+  atomic_store (&conn.soft_disconnect, false);
+  close (atomic_load (&conn.disconnect_efd));
+  atomic_store (&conn.disconnect_efd, -1);
 
   /* The client hangs up. */
   poke = (struct poke) { .fd = sv[1], .do_close = true, .delay_ms = 100 };
@@ -451,8 +457,7 @@ test_nanosleep_connection (void)
   thread_state.conn = NULL;
   close (sv[0]);
   close (sv[1]);
-  close (conn.disconnect_fd[0]);
-  close (conn.disconnect_fd[1]);
+  close (atomic_load (&conn.disconnect_efd));
 }
 
 /* ------------------------------------------------------------------
