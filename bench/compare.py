@@ -195,6 +195,16 @@ def main():
         k = rep % len(lst)
         return lst[k:] + lst[:k]
 
+    def measure_row(rep, label, srvs, measure, fmt):
+        """Measure every server (in this repetition's order), record
+        the results and print them on one line; fmt formats (rate, cpu)."""
+        line = "  rep %d %s:" % (rep + 1, label)
+        for s in rotated(srvs, rep):
+            rate, cpu = measure(s)
+            note(label, s.name, rate, cpu)
+            line += "  %s " % s.name + fmt % (rate, cpu)
+        print(line, flush=True)
+
     def copy_series(what, pin, cpin, nbytes, shm):
         """nbdcopy from a filled memory disk to null: (read), or from
         the file shm into the memory disk (write)."""
@@ -212,15 +222,13 @@ def main():
                                ("default", [])):
                 label = "nbdcopy %s %d GiB %s pin=%s" % (
                     what, nbytes >> 30, name, pin)
-                line = "  rep %d %s:" % (rep + 1, label)
-                for s in rotated(srvs, rep):
+
+                def measure(s, opts=opts):
                     src, dst = (s.uri, "null:") if what == "read" else \
                         (shm, s.uri)
-                    rate, cpu = copy_measure(s, cpin, src, dst, nbytes, opts)
-                    note(label, s.name, rate, cpu)
-                    line += "  %s %.0f MiB/s (%.0f ms/GiB)" % (
-                        s.name, rate, cpu)
-                print(line, flush=True)
+                    return copy_measure(s, cpin, src, dst, nbytes, opts)
+                measure_row(rep, label, srvs, measure,
+                            "%.0f MiB/s (%.0f ms/GiB)")
         for s in srvs:
             s.stop()
 
@@ -244,15 +252,12 @@ def main():
                             for qd in (1, 32):
                                 label = "fio %s %s qd%d pin=%s" % (
                                     pname, rw, qd, pin)
-                                line = "  rep %d %s:" % (rep + 1, label)
-                                for s in rotated(srvs, rep):
-                                    iops, cpu = fio_measure(
+                                measure_row(
+                                    rep, label, srvs,
+                                    lambda s, rw=rw, qd=qd: fio_measure(
                                         s, cpin, rw, qd, "256M", a.runtime,
-                                        a.ramp, tmpdir)
-                                    note(label, s.name, iops, cpu)
-                                    line += "  %s %.0f (%.1f us)" % (
-                                        s.name, iops, cpu)
-                                print(line, flush=True)
+                                        a.ramp, tmpdir),
+                                    "%.0f (%.1f us)")
                     for s in srvs:
                         s.stop()
             if "copy" in workloads:
