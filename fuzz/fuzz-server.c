@@ -85,6 +85,7 @@
 #include <sys/socket.h>
 
 #include "internal.h"
+#include "plugin.h"
 
 /* main.c is not linked in; these are its globals. */
 int saved_stdin = -1, saved_stdout = -1;
@@ -582,6 +583,11 @@ configure (void)
 
   plugin.name = p->name;
   plugin.max_thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
+  plugin_ops_init (&plugin.backend);
+  plugin.backend.type = "plugin";
+  plugin.backend.name = p->name;
+  top = &plugin.backend;
+  nr_layers = 1;
   p->_thread_model = NBDKIT_THREAD_MODEL_PARALLEL;
 
   export_size = sizes[bits2 (1, 0)];

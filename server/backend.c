@@ -1,20 +1,23 @@
-/* backend.c: calling the plugin while serving.
+/* backend.c: the generic layer, between a caller and any layer.
  *
- * Everything the protocol code asks of the plugin goes through here.
- * This layer
- *   - hides the difference between API versions 1 and 2,
- *   - caches get_size and every can_* answer per connection (they are
- *     asked once, when the export is opened),
- *   - supplies the defaults for callbacks the plugin leaves NULL,
- *   - emulates what the plugin lacks: FUA by a flush after the write,
- *     zeroing by writing zeroes, caching by reading, extents by one
- *     "allocated data" extent,
- *   - turns a failed callback into an errno: the value the plugin gave
- *     nbdkit_set_error, else errno if the plugin declared
- *     errno_is_preserved, else EIO.
+ * The protocol code calls these on the top context; a filter calls
+ * them (through next->...) on the context below it.  Either way this
+ * file
+ *   - opens, prepares, finalizes and closes contexts in nbdkit's order,
+ *   - caches get_size, block_size, export_description and every can_*
+ *     answer per context (asked once, then free),
+ *   - checks what the caller asks for: a request out of range or with
+ *     flags the layer did not advertise fails with EINVAL and a message
+ *     naming the layer, where nbdkit would abort,
+ *   - supplies what all layers share: zeroing by writing zeroes for a
+ *     layer that says EMULATE, caching by reading, and one "allocated
+ *     data" extent for a layer without extents,
+ *   - logs each call with -v (-D nbdkit.backend.datapath=0 and
+ *     -D nbdkit.backend.controlpath=0 silence it).
  *
- * Locking for the thread model is done by the callers (protocol and
- * handshake code), not here.
+ * What only plugins need (API versions, turning a plugin's failure into
+ * an errno, FUA by flush) is in plugin-ops.c; filters.c is the other
+ * adapter.  Locking for the thread model is done by the callers.
  */
 
 #include <stdio.h>
@@ -24,99 +27,106 @@
 
 #include "internal.h"
 
-#define P (plugin.p)
+struct backend *top;
+size_t nr_layers;
 
 /* Source of zeroes for emulated WRITE_ZEROES.  Never written to. */
 #define ZERO_BUF_SIZE (1024 * 1024)
-static char zero_buf[ZERO_BUF_SIZE];
+static const char zero_buf[ZERO_BUF_SIZE];
 
-/* The errno to report after a callback returned -1.  saved_errno is
- * the value of errno right after the callback returned.
- */
-static int
-callback_error (int saved_errno)
-{
-  int err = thread_state.error;
-
-  if (err == 0 && P.errno_is_preserved)
-    err = saved_errno;
-  if (err == 0)
-    err = EIO;
-  return err;
-}
-
-/* -D nbdkit.backend.datapath=0 and -D nbdkit.backend.controlpath=0
- * silence the per-request and the per-connection callback messages.
- */
 static inline bool
 datapath_debug (void)
 {
   return unlikely (config.verbose) && nbdkit_debug_backend_datapath;
 }
 
-#define controlpath_debug(fmt, ...)                                     \
-  do {                                                                  \
-    if (nbdkit_debug_backend_controlpath)                               \
-      debug (fmt, ##__VA_ARGS__);                                       \
-  } while (0)
+/* What a filter's next pointer leads to: these same functions. */
+static const struct nbdkit_next_ops next_ops_template = {
+  .prepare = backend_prepare,
+  .finalize = backend_finalize,
+  .get_size = backend_get_size,
+  .export_description = backend_export_description,
+  .block_size = backend_block_size,
+  .can_write = backend_can_write,
+  .can_flush = backend_can_flush,
+  .is_rotational = backend_is_rotational,
+  .can_trim = backend_can_trim,
+  .can_zero = backend_can_zero,
+  .can_fast_zero = backend_can_fast_zero,
+  .can_extents = backend_can_extents,
+  .can_fua = backend_can_fua,
+  .can_multi_conn = backend_can_multi_conn,
+  .can_cache = backend_can_cache,
+  .pread = backend_pread,
+  .pwrite = backend_pwrite,
+  .flush = backend_flush,
+  .trim = backend_trim,
+  .zero = backend_zero,
+  .extents = backend_extents,
+  .cache = backend_cache,
+};
 
-int
-backend_preconnect (int readonly)
+static int
+current_is_tls (void)
 {
-  controlpath_debug ("%s: preconnect", plugin.name);
-  if (P.preconnect && P.preconnect (readonly) == -1)
-    return -1;
-  return 0;
+  struct connection *conn = threadlocal_get_conn ();
+
+  return conn ? conn->using_tls : 0;
 }
 
-/* Returns the canonical name of the default export ("" if the plugin
- * has no opinion), or NULL if the plugin refuses the default export.
- * The string belongs to the plugin (or is interned); copy it.
- */
-const char *
-backend_default_export (struct connection *conn, int readonly)
+int
+backend_preconnect (struct backend *b, int readonly)
 {
-  const char *name = "";
+  controlpath_debug ("%s: preconnect", b->name);
+  return b->preconnect (b, readonly);
+}
 
-  if (conn->default_export_known)
-    return conn->default_exportname;
+const char *
+backend_default_export (struct backend *b, int readonly)
+{
+  struct connection *conn = threadlocal_get_conn ();
+  struct default_export *d;
+  const char *name;
+
+  d = conn && conn->default_exports ? &conn->default_exports[b->index]
+    : NULL;
+  if (d && d->known)
+    return d->name;
 
   controlpath_debug ("%s: default_export readonly=%d tls=%d",
-                     plugin.name, readonly, 0);
-  if (P.default_export) {
-    name = P.default_export (readonly, 0);
-    if (name && strlen (name) > NBD_MAX_STRING) {
-      nbdkit_error ("%s: default_export: returned name is too long",
-                    plugin.name);
-      name = NULL;
-    }
+                     b->name, readonly, current_is_tls ());
+  name = b->default_export (b, readonly, current_is_tls ());
+  if (name && strlen (name) > NBD_MAX_STRING) {
+    nbdkit_error ("%s: default_export: returned name is too long", b->name);
+    name = NULL;
   }
+  if (d == NULL)
+    return name;
   if (name) {
-    conn->default_exportname = strdup (name);
-    if (conn->default_exportname == NULL) {
+    d->name = strdup (name);
+    if (d->name == NULL) {
       nbdkit_error ("strdup: %m");
       return NULL;
     }
   }
-  conn->default_export_known = true;
-  return conn->default_exportname;
+  d->known = true;
+  return d->name;
 }
 
 int
-backend_list_exports (struct connection *conn, int readonly,
+backend_list_exports (struct backend *b, int readonly,
                       struct nbdkit_exports *exports)
 {
-  controlpath_debug ("%s: list_exports readonly=%d tls=%d", plugin.name, readonly, 0);
-
-  if (P.list_exports) {
-    if (P.list_exports (readonly, 0, exports) == -1)
-      return -1;
-  }
-  else if (nbdkit_use_default_export (exports) == -1)
+  controlpath_debug ("%s: list_exports readonly=%d tls=%d",
+                     b->name, readonly, current_is_tls ());
+  if (b->list_exports (b, readonly, current_is_tls (), exports) == -1)
     return -1;
 
+  /* Each layer may ask for the default export to be listed under its
+   * canonical name (nbdkit_use_default_export).
+   */
   if (exports_wants_default (exports)) {
-    const char *name = backend_default_export (conn, readonly);
+    const char *name = backend_default_export (b, readonly);
 
     if (name && nbdkit_add_export (exports, name, NULL) == -1)
       return -1;
@@ -124,269 +134,282 @@ backend_list_exports (struct connection *conn, int readonly,
   return 0;
 }
 
-int
-backend_open (struct connection *conn, int readonly)
+struct context *
+backend_open (struct backend *b, int readonly, const char *exportname,
+              bool shared)
 {
-  void *h;
+  struct connection *conn = threadlocal_get_conn ();
+  struct context *c;
+
+  if (!shared && conn == NULL) {
+    nbdkit_error ("%s: a context that is not shared can only be opened "
+                  "while serving a connection", b->name);
+    return NULL;
+  }
+  if (exportname == NULL)
+    exportname = "";
 
   if (config.verbose && nbdkit_debug_backend_controlpath) {
     /* The export name comes from the client: escape it for the log. */
-    const char *name = conn->exportname ? conn->exportname : "";
-    CLEANUP_FREE char *ename = log_escape (name, strlen (name));
+    CLEANUP_FREE char *ename = log_escape (exportname, strlen (exportname));
 
     debug ("%s: open readonly=%d exportname=\"%s\" tls=%d",
-           plugin.name, readonly, LOG_STR (ename), conn->using_tls);
+           b->name, readonly, LOG_STR (ename),
+           shared ? 0 : current_is_tls ());
   }
 
-  h = P.open (readonly);
-  if (h == NULL) {
-    controlpath_debug ("%s: open failed", plugin.name);
+  c = malloc (sizeof *c);
+  if (c == NULL) {
+    nbdkit_error ("malloc: %m");
+    return NULL;
+  }
+  c->next_ops = next_ops_template;
+  c->b = b;
+  c->handle = NULL;
+  c->c_next = NULL;
+  c->conn = shared ? NULL : conn;
+  c->state = 0;
+  c->exportsize = -1;
+  c->can_write = readonly ? 0 : -1;
+  c->can_flush = c->is_rotational = c->can_trim = -1;
+  c->can_zero = c->can_fast_zero = c->can_fua = -1;
+  c->can_multi_conn = c->can_cache = c->can_extents = -1;
+  c->block_size_known = false;
+  c->block_minimum = c->block_preferred = c->block_maximum = 0;
+  c->description_known = false;
+  c->description = NULL;
+
+  /* Each layer sees the default export under its own canonical name. */
+  if (exportname[0] == '\0') {
+    exportname = backend_default_export (b, readonly);
+    if (exportname == NULL) {
+      nbdkit_error ("%s: the default export (\"\") is not permitted",
+                    b->name);
+      free (c);
+      return NULL;
+    }
+  }
+
+  c->handle = b->open (c, readonly, exportname,
+                       shared ? 0 : current_is_tls ());
+  if (c->handle == NULL) {
+    controlpath_debug ("%s: open failed", b->name);
+    /* The filter may have opened the layer below before failing. */
+    if (c->c_next) {
+      if (c->c_next->state & CONTEXT_PREPARED)
+        backend_finalize (c->c_next);
+      backend_close (c->c_next);
+    }
+    free (c);
+    return NULL;
+  }
+  controlpath_debug ("%s: open returned handle %p", b->name, c->handle);
+  c->state = CONTEXT_OPEN;
+  return c;
+}
+
+/* Prepare from the plugin outwards, matching the usual .open order.
+ * A filter that did not open the layer below has no c_next.
+ */
+int
+backend_prepare (struct context *c)
+{
+  struct backend *b = c->b;
+
+  if (c->state & CONTEXT_PREPARED)
+    return 0;
+  if (c->c_next && backend_prepare (c->c_next) == -1)
     return -1;
-  }
-  controlpath_debug ("%s: open returned handle %p", plugin.name, h);
-
-  conn->handle = h;
-  conn->handle_open = true;
-  conn->exportsize = -1;
-  conn->can_write = readonly ? 0 : -1;
-  conn->can_flush = conn->is_rotational = conn->can_trim = -1;
-  conn->can_zero = conn->can_fast_zero = conn->can_fua = -1;
-  conn->can_multi_conn = conn->can_cache = conn->can_extents = -1;
-  conn->have_block_size = false;
-  conn->block_minimum = conn->block_preferred = conn->block_maximum = 0;
-  conn->description = NULL;
+  controlpath_debug ("%s: prepare readonly=%d", b->name, c->can_write == 0);
+  if (b->prepare (c, c->can_write == 0) == -1)
+    return -1;
+  c->state |= CONTEXT_PREPARED;
   return 0;
 }
 
-void
-backend_close (struct connection *conn)
+/* Finalize from the outside in, matching .close order.  Only prepared
+ * contexts are finalized, and a failure is remembered: the connection
+ * must then end.
+ */
+int
+backend_finalize (struct context *c)
 {
-  if (!conn->handle_open)
-    return;
-  controlpath_debug ("%s: close", plugin.name);
-  if (P.close)
-    P.close (conn->handle);
-  conn->handle = NULL;
-  conn->handle_open = false;
+  struct backend *b = c->b;
+
+  if (c->state & CONTEXT_FAILED)
+    return -1;
+  if (c->state & CONTEXT_PREPARED) {
+    controlpath_debug ("%s: finalize", b->name);
+    if (b->finalize (c) == -1) {
+      c->state |= CONTEXT_FAILED;
+      return -1;
+    }
+    c->state &= ~CONTEXT_PREPARED;
+  }
+  if (c->c_next)
+    return backend_finalize (c->c_next);
+  return 0;
+}
+
+/* Close from the outside in, and free the contexts. */
+void
+backend_close (struct context *c)
+{
+  while (c) {
+    struct context *c_next = c->c_next;
+
+    controlpath_debug ("%s: close", c->b->name);
+    c->b->close (c);
+    free (c);
+    c = c_next;
+  }
 }
 
 bool
-backend_valid_range (struct connection *conn, uint64_t offset,
-                     uint32_t count)
+backend_valid_range (struct context *c, uint64_t offset, uint64_t count)
 {
-  uint64_t size = conn->exportsize;
+  uint64_t size = c->exportsize;
 
-  return offset <= size && count <= size - offset;
+  return c->exportsize >= 0 && offset <= size && count <= size - offset;
 }
 
 int64_t
-backend_get_size (struct connection *conn)
+backend_get_size (struct context *c)
 {
-  if (conn->exportsize == -1) {
+  if (c->exportsize == -1) {
     int64_t r;
 
-    controlpath_debug ("%s: get_size", plugin.name);
-    r = P.get_size (conn->handle);
+    controlpath_debug ("%s: get_size", c->b->name);
+    r = c->b->get_size (c);
     if (r < 0) {
       if (r != -1)
         nbdkit_error ("%s: .get_size returned an invalid size %" PRIi64,
-                      plugin.name, r);
+                      c->b->name, r);
       return -1;
     }
-    conn->exportsize = r;
+    c->exportsize = r;
   }
-  return conn->exportsize;
+  return c->exportsize;
 }
 
-/* Ask a boolean can_* question once.  When the plugin has no callback
- * the default is dflt.
+/* Ask a can_* question once; fn's answer must lie in [0, max]
+ * (booleans are normalised to 0/1 by the plugin adapter).
  */
 static int
-ask_bool (struct connection *conn, const char *what, int (*fn) (void *),
-          int dflt, int *cache)
+ask (struct context *c, const char *what,
+     int (*fn) (struct context *), int max, int *cache)
 {
   if (*cache == -1) {
     int r;
 
-    controlpath_debug ("%s: %s", plugin.name, what);
-    if (fn) {
-      r = fn (conn->handle);
-      if (r == -1)
-        return -1;
-      r = r != 0;
+    controlpath_debug ("%s: %s", c->b->name, what);
+    r = fn (c);
+    if (r == -1)
+      return -1;
+    if (r < 0 || r > max) {
+      nbdkit_error ("%s: .%s returned an invalid value %d",
+                    c->b->name, what, r);
+      return -1;
     }
-    else
-      r = dflt;
     *cache = r;
   }
   return *cache;
 }
 
 int
-backend_can_write (struct connection *conn)
+backend_can_write (struct context *c)
 {
-  return ask_bool (conn, "can_write", P.can_write,
-                   P.pwrite != NULL || P._pwrite_v1 != NULL,
-                   &conn->can_write);
+  return ask (c, "can_write", c->b->can_write, 1, &c->can_write);
 }
 
 int
-backend_can_flush (struct connection *conn)
+backend_can_flush (struct context *c)
 {
-  return ask_bool (conn, "can_flush", P.can_flush,
-                   P.flush != NULL || P._flush_v1 != NULL,
-                   &conn->can_flush);
+  return ask (c, "can_flush", c->b->can_flush, 1, &c->can_flush);
 }
 
 int
-backend_is_rotational (struct connection *conn)
+backend_is_rotational (struct context *c)
 {
-  return ask_bool (conn, "is_rotational", P.is_rotational, 0,
-                   &conn->is_rotational);
+  return ask (c, "is_rotational", c->b->is_rotational, 1,
+              &c->is_rotational);
 }
 
-int
-backend_can_trim (struct connection *conn)
-{
-  int r;
-
-  if (conn->can_trim == -1) {
-    r = backend_can_write (conn);
-    if (r <= 0) {
-      if (r == 0)
-        conn->can_trim = 0;
-      return r;
-    }
-  }
-  return ask_bool (conn, "can_trim", P.can_trim,
-                   P.trim != NULL || P._trim_v1 != NULL, &conn->can_trim);
-}
-
-/* Plugins answer can_zero with a boolean, but the server thinks in
- * three states: NONE (read-only), EMULATE (write zeroes with pwrite),
- * NATIVE (call .zero).  Zeroing is advertised whenever writing is.
+/* Trim, zero and FUA need writing: on a read-only context they are
+ * "no" without asking.
  */
-int
-backend_can_zero (struct connection *conn)
+static int
+ask_if_writable (struct context *c, const char *what,
+                 int (*fn) (struct context *), int max, int *cache)
 {
-  if (conn->can_zero == -1) {
-    int r = backend_can_write (conn);
+  if (*cache == -1) {
+    int r = backend_can_write (c);
 
-    if (r <= 0) {
-      if (r == 0)
-        conn->can_zero = NBDKIT_FUA_NONE;
-      return r;
+    if (r == -1)
+      return -1;
+    if (r == 0) {
+      *cache = 0;
+      return 0;
     }
-    controlpath_debug ("%s: can_zero", plugin.name);
-    if (P.can_zero) {
-      r = P.can_zero (conn->handle);
-      if (r == -1)
-        return -1;
-      r = r ? NBDKIT_FUA_NATIVE : NBDKIT_FUA_EMULATE;
-    }
-    else
-      r = (P.zero || P._zero_v1) ? NBDKIT_FUA_NATIVE : NBDKIT_FUA_EMULATE;
-    conn->can_zero = r;
   }
-  return conn->can_zero;
+  return ask (c, what, fn, max, cache);
 }
 
 int
-backend_can_fast_zero (struct connection *conn)
+backend_can_trim (struct context *c)
 {
-  if (conn->can_fast_zero == -1) {
-    int r = backend_can_zero (conn);
+  return ask_if_writable (c, "can_trim", c->b->can_trim, 1, &c->can_trim);
+}
 
-    if (r <= NBDKIT_FUA_NONE) {
-      if (r == NBDKIT_FUA_NONE)
-        conn->can_fast_zero = 0;
-      return r;
+int
+backend_can_zero (struct context *c)
+{
+  return ask_if_writable (c, "can_zero", c->b->can_zero, NBDKIT_ZERO_NATIVE,
+                          &c->can_zero);
+}
+
+int
+backend_can_fast_zero (struct context *c)
+{
+  if (c->can_fast_zero == -1) {
+    int r = backend_can_zero (c);
+
+    if (r == -1)
+      return -1;
+    if (r == NBDKIT_ZERO_NONE) {
+      c->can_fast_zero = 0;
+      return 0;
     }
-    controlpath_debug ("%s: can_fast_zero", plugin.name);
-    if (P.can_fast_zero) {
-      r = P.can_fast_zero (conn->handle);
-      if (r == -1)
-        return -1;
-      r = r != 0;
-    }
-    else
-      /* Without a (v2) .zero, or when .can_zero said no, a fast zero
-       * request can be refused at once, which is a valid answer.
-       */
-      r = P.zero == NULL || conn->can_zero == NBDKIT_FUA_EMULATE;
-    conn->can_fast_zero = r;
   }
-  return conn->can_fast_zero;
+  return ask (c, "can_fast_zero", c->b->can_fast_zero, 1,
+              &c->can_fast_zero);
 }
 
 int
-backend_can_fua (struct connection *conn)
+backend_can_fua (struct context *c)
 {
-  if (conn->can_fua == -1) {
-    int r = backend_can_write (conn);
-
-    if (r <= 0) {
-      if (r == 0)
-        conn->can_fua = NBDKIT_FUA_NONE;
-      return r;
-    }
-    controlpath_debug ("%s: can_fua", plugin.name);
-    if (P.can_fua) {
-      r = P.can_fua (conn->handle);
-      if (r == -1)
-        return -1;
-      if (r < NBDKIT_FUA_NONE || r > NBDKIT_FUA_NATIVE) {
-        nbdkit_error ("%s: .can_fua returned an invalid value %d",
-                      plugin.name, r);
-        return -1;
-      }
-      /* Version 1 callbacks have no flags argument. */
-      if (P._api_version == 1 && r == NBDKIT_FUA_NATIVE)
-        r = NBDKIT_FUA_EMULATE;
-    }
-    else
-      r = (P.flush || P._flush_v1) ? NBDKIT_FUA_EMULATE : NBDKIT_FUA_NONE;
-    conn->can_fua = r;
-  }
-  return conn->can_fua;
+  return ask_if_writable (c, "can_fua", c->b->can_fua, NBDKIT_FUA_NATIVE,
+                          &c->can_fua);
 }
 
 int
-backend_can_multi_conn (struct connection *conn)
+backend_can_multi_conn (struct context *c)
 {
-  return ask_bool (conn, "can_multi_conn", P.can_multi_conn, 0,
-                   &conn->can_multi_conn);
+  return ask (c, "can_multi_conn", c->b->can_multi_conn, 1,
+              &c->can_multi_conn);
 }
 
 int
-backend_can_cache (struct connection *conn)
+backend_can_cache (struct context *c)
 {
-  if (conn->can_cache == -1) {
-    int r;
-
-    controlpath_debug ("%s: can_cache", plugin.name);
-    if (P.can_cache) {
-      r = P.can_cache (conn->handle);
-      if (r == -1)
-        return -1;
-      if (r < NBDKIT_CACHE_NONE || r > NBDKIT_CACHE_NATIVE) {
-        nbdkit_error ("%s: .can_cache returned an invalid value %d",
-                      plugin.name, r);
-        return -1;
-      }
-    }
-    else
-      r = P.cache ? NBDKIT_CACHE_NATIVE : NBDKIT_CACHE_NONE;
-    conn->can_cache = r;
-  }
-  return conn->can_cache;
+  return ask (c, "can_cache", c->b->can_cache, NBDKIT_CACHE_NATIVE,
+              &c->can_cache);
 }
 
 int
-backend_can_extents (struct connection *conn)
+backend_can_extents (struct context *c)
 {
-  return ask_bool (conn, "can_extents", P.can_extents, P.extents != NULL,
-                   &conn->can_extents);
+  return ask (c, "can_extents", c->b->can_extents, 1, &c->can_extents);
 }
 
 static bool
@@ -395,202 +418,199 @@ is_power_of_2 (uint32_t v)
   return v != 0 && (v & (v - 1)) == 0;
 }
 
-/* Returns 0 (with conn->have_block_size set if the plugin gave any
- * constraints) or -1.
- */
+/* All zero means "no constraints". */
 int
-backend_block_size (struct connection *conn, uint32_t *minimum,
+backend_block_size (struct context *c, uint32_t *minimum,
                     uint32_t *preferred, uint32_t *maximum)
 {
-  uint32_t mn = 0, pr = 0, mx = 0;
+  struct backend *b = c->b;
 
-  controlpath_debug ("%s: block_size", plugin.name);
-  if (P.block_size) {
-    if (P.block_size (conn->handle, &mn, &pr, &mx) == -1)
+  if (!c->block_size_known) {
+    uint32_t mn = 0, pr = 0, mx = 0;
+
+    controlpath_debug ("%s: block_size", b->name);
+    if (b->block_size (c, &mn, &pr, &mx) == -1)
       return -1;
     if (mn != 0 || pr != 0 || mx != 0) {
       if (!is_power_of_2 (mn) || mn > 65536) {
         nbdkit_error ("%s: .block_size: minimum block size must be a "
-                      "power of 2 between 1 and 64K", plugin.name);
+                      "power of 2 between 1 and 64K", b->name);
         return -1;
       }
       if (!is_power_of_2 (pr) || pr < 512 || pr > 32 * 1024 * 1024) {
         nbdkit_error ("%s: .block_size: preferred block size must be a "
-                      "power of 2 between 512 and 32M", plugin.name);
+                      "power of 2 between 512 and 32M", b->name);
         return -1;
       }
       if (mx != UINT32_MAX && mx % mn != 0) {
         nbdkit_error ("%s: .block_size: maximum block size must be -1 "
-                      "or a multiple of the minimum", plugin.name);
+                      "or a multiple of the minimum", b->name);
         return -1;
       }
       if (mn > pr || pr > mx) {
         nbdkit_error ("%s: .block_size: sizes must satisfy "
-                      "minimum <= preferred <= maximum", plugin.name);
+                      "minimum <= preferred <= maximum", b->name);
         return -1;
       }
-      conn->have_block_size = true;
     }
+    c->block_minimum = mn;
+    c->block_preferred = pr;
+    c->block_maximum = mx;
+    c->block_size_known = true;
   }
-  conn->block_minimum = mn;
-  conn->block_preferred = pr;
-  conn->block_maximum = mx;
-  *minimum = mn;
-  *preferred = pr;
-  *maximum = mx;
+  *minimum = c->block_minimum;
+  *preferred = c->block_preferred;
+  *maximum = c->block_maximum;
   return 0;
 }
 
 const char *
-backend_export_description (struct connection *conn)
+backend_export_description (struct context *c)
 {
-  const char *s = NULL;
+  if (!c->description_known) {
+    const char *s;
 
-  controlpath_debug ("%s: export_description", plugin.name);
-  if (P.export_description) {
-    s = P.export_description (conn->handle);
+    controlpath_debug ("%s: export_description", c->b->name);
+    s = c->b->export_description (c);
     if (s && strlen (s) > NBD_MAX_STRING) {
       nbdkit_error ("%s: export_description: description is too long",
-                    plugin.name);
+                    c->b->name);
       s = NULL;
     }
+    c->description = s;
+    c->description_known = true;
   }
-  conn->description = s;
-  return s;
+  return c->description;
 }
 
-/* Data path. */
+/* Data path.
+ *
+ * The checks below cost a few compares.  Requests from the client were
+ * already checked against the top context (protocol.c), so they only
+ * ever catch a filter asking the layer below for something it must
+ * not: nbdkit asserts there; we fail the request instead.
+ */
 
-int
-backend_pread (struct connection *conn, void *buf, uint32_t count,
-               uint64_t offset, uint32_t flags, int *err)
+static int
+bad_request (struct context *c, const char *op, const char *why, int *err)
 {
-  int r;
-
-  if (datapath_debug ())
-    debug ("%s: pread count=%" PRIu32 " offset=%" PRIu64,
-           plugin.name, count, offset);
-  thread_state.error = 0;
-  if (P.pread)
-    r = P.pread (conn->handle, buf, count, offset, 0);
-  else
-    r = P._pread_v1 (conn->handle, buf, count, offset);
-  if (r == -1)
-    *err = callback_error (errno);
-  return r;
+  nbdkit_error ("%s: invalid %s request from the layer above: %s",
+                c->b->name, op, why);
+  *err = EINVAL;
+  return -1;
 }
 
-int
-backend_flush (struct connection *conn, uint32_t flags, int *err)
-{
-  int r;
-
-  if (datapath_debug ())
-    debug ("%s: flush", plugin.name);
-  thread_state.error = 0;
-  if (P.flush)
-    r = P.flush (conn->handle, 0);
-  else if (P._flush_v1)
-    r = P._flush_v1 (conn->handle);
-  else {
-    nbdkit_error ("%s: plugin does not have a .flush callback",
-                  plugin.name);
-    *err = EINVAL;
-    return -1;
-  }
-  if (r == -1)
-    *err = callback_error (errno);
-  return r;
-}
-
-/* After a successful write-type operation with FUA that the plugin
- * could not honour itself, make it durable with a flush.
+/* The range must be inside the export, whose size the caller must have
+ * asked for (nbdkit-filter(3) requires it; we ask on its behalf).
  */
 static int
-finish_fua (struct connection *conn, bool emulate_fua, int r, int *err)
+check_range (struct context *c, const char *op, uint64_t offset,
+             uint32_t count, int *err)
 {
-  if (r == 0 && emulate_fua)
-    return backend_flush (conn, 0, err);
-  return r;
-}
-
-static int
-call_pwrite (struct connection *conn, const void *buf, uint32_t count,
-             uint64_t offset, uint32_t flags, int *err)
-{
-  int r;
-
-  thread_state.error = 0;
-  if (P.pwrite)
-    r = P.pwrite (conn->handle, buf, count, offset, flags);
-  else if (P._pwrite_v1)
-    r = P._pwrite_v1 (conn->handle, buf, count, offset);
-  else {
-    nbdkit_error ("%s: plugin does not have a .pwrite callback",
-                  plugin.name);
-    *err = EROFS;
+  if (unlikely (c->exportsize == -1) && backend_get_size (c) == -1) {
+    *err = EIO;
     return -1;
   }
-  if (r == -1)
-    *err = callback_error (errno);
+  if (unlikely (!backend_valid_range (c, offset, count)))
+    return bad_request (c, op, "offset and count are out of range", err);
+  return 0;
+}
+
+/* Write-type requests need a writable context, and FUA needs FUA. */
+static int
+check_write (struct context *c, const char *op, uint32_t flags, int *err)
+{
+  if (unlikely (c->can_write != 1) && backend_can_write (c) != 1)
+    return bad_request (c, op, "the layer is not writable", err);
+  if ((flags & NBDKIT_FLAG_FUA) &&
+      unlikely (c->can_fua <= NBDKIT_FUA_NONE) &&
+      backend_can_fua (c) <= NBDKIT_FUA_NONE)
+    return bad_request (c, op, "FUA is not supported", err);
+  return 0;
+}
+
+/* A layer that failed without choosing an errno. */
+static inline int
+failed (int r, int *err)
+{
+  if (r == -1 && *err == 0)
+    *err = EIO;
   return r;
 }
 
 int
-backend_pwrite (struct connection *conn, const void *buf, uint32_t count,
-                uint64_t offset, uint32_t flags, int *err)
+backend_pread (struct context *c, void *buf, uint32_t count,
+               uint64_t offset, uint32_t flags, int *err)
 {
-  bool emulate_fua = false;
-  int r;
-
   if (datapath_debug ())
-    debug ("%s: pwrite count=%" PRIu32 " offset=%" PRIu64 " fua=%d",
-           plugin.name, count, offset, !!(flags & NBDKIT_FLAG_FUA));
-  if ((flags & NBDKIT_FLAG_FUA) && conn->can_fua == NBDKIT_FUA_EMULATE) {
-    flags &= ~NBDKIT_FLAG_FUA;
-    emulate_fua = true;
-  }
-  r = call_pwrite (conn, buf, count, offset, flags, err);
-  return finish_fua (conn, emulate_fua, r, err);
+    debug ("%s: pread count=%" PRIu32 " offset=%" PRIu64,
+           c->b->name, count, offset);
+  if (check_range (c, "pread", offset, count, err) == -1)
+    return -1;
+  if (unlikely (flags != 0))
+    return bad_request (c, "pread", "unknown flags", err);
+  *err = 0;
+  return failed (c->b->pread (c, buf, count, offset, flags, err), err);
 }
 
 int
-backend_trim (struct connection *conn, uint32_t count, uint64_t offset,
-              uint32_t flags, int *err)
+backend_pwrite (struct context *c, const void *buf, uint32_t count,
+                uint64_t offset, uint32_t flags, int *err)
 {
-  bool emulate_fua = false;
-  int r = 0;
-
   if (datapath_debug ())
-    debug ("%s: trim count=%" PRIu32 " offset=%" PRIu64 " fua=%d",
-           plugin.name, count, offset, !!(flags & NBDKIT_FLAG_FUA));
-  if ((flags & NBDKIT_FLAG_FUA) && conn->can_fua == NBDKIT_FUA_EMULATE) {
-    flags &= ~NBDKIT_FLAG_FUA;
-    emulate_fua = true;
-  }
-  thread_state.error = 0;
-  /* Trimming is advisory: a plugin that claims can_trim without a
-   * .trim callback simply keeps its data.
-   */
-  if (P.trim)
-    r = P.trim (conn->handle, count, offset, flags);
-  else if (P._trim_v1)
-    r = P._trim_v1 (conn->handle, count, offset);
-  if (r == -1)
-    *err = callback_error (errno);
-  return finish_fua (conn, emulate_fua, r, err);
+    debug ("%s: pwrite count=%" PRIu32 " offset=%" PRIu64 " fua=%d",
+           c->b->name, count, offset, !!(flags & NBDKIT_FLAG_FUA));
+  if (check_range (c, "pwrite", offset, count, err) == -1 ||
+      check_write (c, "pwrite", flags, err) == -1)
+    return -1;
+  if (unlikely (flags & ~NBDKIT_FLAG_FUA))
+    return bad_request (c, "pwrite", "unknown flags", err);
+  *err = 0;
+  return failed (c->b->pwrite (c, buf, count, offset, flags, err), err);
 }
 
-/* Write zeroes with .pwrite, in chunks taken from zero_buf. */
-static int
-emulate_zero (struct connection *conn, uint32_t count, uint64_t offset,
+int
+backend_flush (struct context *c, uint32_t flags, int *err)
+{
+  if (datapath_debug ())
+    debug ("%s: flush", c->b->name);
+  if (unlikely (c->can_flush != 1) && backend_can_flush (c) != 1)
+    return bad_request (c, "flush", "flush is not supported", err);
+  if (unlikely (flags != 0))
+    return bad_request (c, "flush", "unknown flags", err);
+  *err = 0;
+  return failed (c->b->flush (c, flags, err), err);
+}
+
+int
+backend_trim (struct context *c, uint32_t count, uint64_t offset,
               uint32_t flags, int *err)
+{
+  if (datapath_debug ())
+    debug ("%s: trim count=%" PRIu32 " offset=%" PRIu64 " fua=%d",
+           c->b->name, count, offset, !!(flags & NBDKIT_FLAG_FUA));
+  if (check_range (c, "trim", offset, count, err) == -1 ||
+      check_write (c, "trim", flags, err) == -1)
+    return -1;
+  if (unlikely (c->can_trim != 1) && backend_can_trim (c) != 1)
+    return bad_request (c, "trim", "trim is not supported", err);
+  if (unlikely (flags & ~NBDKIT_FLAG_FUA))
+    return bad_request (c, "trim", "unknown flags", err);
+  *err = 0;
+  return failed (c->b->trim (c, count, offset, flags, err), err);
+}
+
+int
+backend_emulate_zero (struct context *c, uint32_t count, uint64_t offset,
+                      uint32_t flags, int *err)
 {
   flags &= NBDKIT_FLAG_FUA;
   while (count > 0) {
     uint32_t n = MIN (count, ZERO_BUF_SIZE);
 
-    if (call_pwrite (conn, zero_buf, n, offset, flags, err) == -1)
+    /* FUA on the last piece only: it makes all of them durable. */
+    if (backend_pwrite (c, zero_buf, n, offset,
+                        n == count ? flags : 0, err) == -1)
       return -1;
     count -= n;
     offset += n;
@@ -599,82 +619,73 @@ emulate_zero (struct connection *conn, uint32_t count, uint64_t offset,
 }
 
 int
-backend_zero (struct connection *conn, uint32_t count, uint64_t offset,
+backend_zero (struct context *c, uint32_t count, uint64_t offset,
               uint32_t flags, int *err)
 {
   const bool fast = flags & NBDKIT_FLAG_FAST_ZERO;
-  bool emulate_fua = false;
-  int r;
 
   if (datapath_debug ())
     debug ("%s: zero count=%" PRIu32 " offset=%" PRIu64
            " may_trim=%d fua=%d fast=%d",
-           plugin.name, count, offset, !!(flags & NBDKIT_FLAG_MAY_TRIM),
+           c->b->name, count, offset, !!(flags & NBDKIT_FLAG_MAY_TRIM),
            !!(flags & NBDKIT_FLAG_FUA), fast);
-  if ((flags & NBDKIT_FLAG_FUA) && conn->can_fua == NBDKIT_FUA_EMULATE) {
-    flags &= ~NBDKIT_FLAG_FUA;
-    emulate_fua = true;
+  if (check_range (c, "zero", offset, count, err) == -1 ||
+      check_write (c, "zero", flags, err) == -1)
+    return -1;
+  if (unlikely (c->can_zero == -1) && backend_can_zero (c) == -1) {
+    *err = EIO;
+    return -1;
   }
+  if (unlikely (c->can_zero == NBDKIT_ZERO_NONE))
+    return bad_request (c, "zero", "zeroing is not supported", err);
+  if (fast && c->can_fast_zero != 1 && backend_can_fast_zero (c) != 1)
+    return bad_request (c, "zero", "fast zero is not supported", err);
+  if (unlikely (flags & ~(NBDKIT_FLAG_MAY_TRIM | NBDKIT_FLAG_FUA |
+                          NBDKIT_FLAG_FAST_ZERO)))
+    return bad_request (c, "zero", "unknown flags", err);
 
-  if (conn->can_zero == NBDKIT_FUA_NATIVE && (P.zero || P._zero_v1)) {
-    thread_state.error = 0;
-    if (P.zero)
-      r = P.zero (conn->handle, count, offset, flags);
-    else if (fast) {
-      /* A version 1 .zero cannot promise to be fast. */
-      *err = ENOTSUP;
-      return -1;
-    }
-    else
-      r = P._zero_v1 (conn->handle, count, offset,
-                      !!(flags & NBDKIT_FLAG_MAY_TRIM));
-    if (r == 0)
-      return finish_fua (conn, emulate_fua, 0, err);
-    *err = callback_error (errno);
-    if (*err != ENOTSUP && *err != EOPNOTSUPP)
-      return -1;
+  *err = 0;
+  if (c->can_zero == NBDKIT_ZERO_EMULATE) {
+    /* Writing zeroes is never fast. */
     if (fast) {
       *err = ENOTSUP;
       return -1;
     }
-    debug ("%s: zero falling back to pwrite", plugin.name);
+    return backend_emulate_zero (c, count, offset, flags, err);
   }
-  else if (fast) {
-    *err = ENOTSUP;
-    return -1;
-  }
-
-  r = emulate_zero (conn, count, offset, flags, err);
-  return finish_fua (conn, emulate_fua, r, err);
+  return failed (c->b->zero (c, count, offset, flags, err), err);
 }
 
 int
-backend_extents (struct connection *conn, uint32_t count, uint64_t offset,
+backend_extents (struct context *c, uint32_t count, uint64_t offset,
                  uint32_t flags, struct nbdkit_extents *extents, int *err)
 {
-  int r;
-
   if (datapath_debug ())
     debug ("%s: extents count=%" PRIu32 " offset=%" PRIu64 " req_one=%d",
-           plugin.name, count, offset, !!(flags & NBDKIT_FLAG_REQ_ONE));
+           c->b->name, count, offset, !!(flags & NBDKIT_FLAG_REQ_ONE));
+  if (check_range (c, "extents", offset, count, err) == -1)
+    return -1;
+  if (unlikely (flags & ~NBDKIT_FLAG_REQ_ONE))
+    return bad_request (c, "extents", "unknown flags", err);
+  if (unlikely (c->can_extents == -1) && backend_can_extents (c) == -1) {
+    *err = EIO;
+    return -1;
+  }
 
-  if (conn->can_extents != 1 || P.extents == NULL) {
+  *err = 0;
+  if (c->can_extents == 0) {
     /* Without extents support everything is allocated data. */
     if (nbdkit_add_extent (extents, offset, count, 0) == -1) {
-      *err = errno ? errno : EIO;
+      *err = errno ? errno : ENOMEM;
       return -1;
     }
     return 0;
   }
-
-  thread_state.error = 0;
-  r = P.extents (conn->handle, count, offset, flags, extents);
-  if (r == -1) {
-    *err = callback_error (errno);
-    return -1;
-  }
-  if (nbdkit_extents_count (extents) == 0) {
-    nbdkit_error ("extents: plugin must return at least one extent");
+  if (c->b->extents (c, count, offset, flags, extents, err) == -1)
+    return failed (-1, err);
+  if (count > 0 && nbdkit_extents_count (extents) == 0) {
+    nbdkit_error ("%s: extents: must return at least one extent",
+                  c->b->name);
     *err = EINVAL;
     return -1;
   }
@@ -682,17 +693,29 @@ backend_extents (struct connection *conn, uint32_t count, uint64_t offset,
 }
 
 int
-backend_cache (struct connection *conn, uint32_t count, uint64_t offset,
+backend_cache (struct context *c, uint32_t count, uint64_t offset,
                uint32_t flags, int *err)
 {
-  int r;
-
   if (datapath_debug ())
     debug ("%s: cache count=%" PRIu32 " offset=%" PRIu64,
-           plugin.name, count, offset);
+           c->b->name, count, offset);
+  if (check_range (c, "cache", offset, count, err) == -1)
+    return -1;
+  if (unlikely (flags != 0))
+    return bad_request (c, "cache", "unknown flags", err);
+  if (unlikely (c->can_cache == -1) && backend_can_cache (c) == -1) {
+    *err = EIO;
+    return -1;
+  }
+  if (unlikely (c->can_cache == NBDKIT_CACHE_NONE))
+    return bad_request (c, "cache", "cache is not supported", err);
 
-  if (conn->can_cache == NBDKIT_CACHE_EMULATE) {
-    /* Read the range and throw the data away. */
+  *err = 0;
+  if (c->can_cache == NBDKIT_CACHE_EMULATE) {
+    /* Read the range and throw the data away.  Rare, so a buffer per
+     * call is fine (a shared sink would be a data race, if a harmless
+     * one).
+     */
     const uint32_t chunk = MIN (count, 1024 * 1024);
     CLEANUP_FREE char *buf = malloc (chunk ? chunk : 1);
 
@@ -703,19 +726,12 @@ backend_cache (struct connection *conn, uint32_t count, uint64_t offset,
     while (count > 0) {
       uint32_t n = MIN (count, chunk);
 
-      if (backend_pread (conn, buf, n, offset, 0, err) == -1)
+      if (backend_pread (c, buf, n, offset, 0, err) == -1)
         return -1;
       count -= n;
       offset += n;
     }
     return 0;
   }
-
-  if (P.cache == NULL)
-    return 0;
-  thread_state.error = 0;
-  r = P.cache (conn->handle, count, offset, flags);
-  if (r == -1)
-    *err = callback_error (errno);
-  return r;
+  return failed (c->b->cache (c, count, offset, flags, err), err);
 }

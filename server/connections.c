@@ -95,6 +95,13 @@ new_connection (int sockin, int sockout)
     free (conn);
     return NULL;
   }
+  conn->default_exports = calloc (nr_layers, sizeof *conn->default_exports);
+  if (conn->default_exports == NULL) {
+    nbdkit_error ("calloc: %m");
+    free (conn->rbuf);
+    free (conn);
+    return NULL;
+  }
   if (pthread_mutex_init (&conn->write_lock, NULL) != 0)
     abort ();
 
@@ -136,7 +143,14 @@ free_connection (struct connection *conn)
   pthread_mutex_destroy (&conn->write_lock);
   free (conn->rbuf);
   free (conn->exportname);
-  free (conn->default_exportname);
+  free (conn->plugin_exportname);
+  if (conn->default_exports) {
+    size_t i;
+
+    for (i = 0; i < nr_layers; ++i)
+      free (conn->default_exports[i].name);
+    free (conn->default_exports);
+  }
   free (conn->meta_exportname);
   string_vector_free_all (&conn->interned);
   free (conn);
@@ -158,7 +172,7 @@ handle_single_connection (int sockin, int sockout)
     return;
   }
 
-  thread_state.name = plugin.name;
+  thread_state.name = plugin_name ();
   thread_state.instance = conn->id;
   thread_state.conn = conn;
 
@@ -166,15 +180,17 @@ handle_single_connection (int sockin, int sockout)
     int r;
 
     lock_request ();
-    r = backend_preconnect (config.readonly);
+    r = backend_preconnect (top, config.readonly);
     unlock_request ();
     if (r == 0 && protocol_handshake (conn) == 0)
       protocol_serve (conn);
   }
 
-  if (conn->handle_open) {
+  if (conn->top) {
     lock_request ();
-    backend_close (conn);
+    backend_finalize (conn->top);
+    backend_close (conn->top);
+    conn->top = NULL;
     unlock_request ();
   }
 

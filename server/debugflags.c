@@ -106,3 +106,12 @@ free_debug_flags (void)
   }
   debug_flags = NULL;
 }
+
+/* The server's own flags (-D nbdkit.FLAG=N), found with dlsym like a
+ * plugin's, hence exported.
+ */
+NBDKIT_DLL_PUBLIC int nbdkit_debug_backend_controlpath = 1;
+NBDKIT_DLL_PUBLIC int nbdkit_debug_backend_datapath = 1;
+NBDKIT_DLL_PUBLIC int nbdkit_debug_tls_log = 0;
+NBDKIT_DLL_PUBLIC int nbdkit_debug_tls_session = 0;
+

@@ -232,3 +232,154 @@ nbdkit_add_extent (struct nbdkit_extents *exts,
   };
   return 0;
 }
+
+/* Helpers for filters. */
+
+/* Ask next for extents of [offset, offset+count) into a new list
+ * ending at end, repeating until the range is covered.
+ */
+static struct nbdkit_extents *
+gather (struct context *next, uint32_t count, uint64_t offset,
+        uint64_t end, uint32_t flags, int *err)
+{
+  struct nbdkit_extents *exts = nbdkit_extents_new (offset, end);
+  const uint64_t stop = offset + count;
+
+  if (exts == NULL) {
+    *err = errno ? errno : ENOMEM;
+    return NULL;
+  }
+  flags &= ~NBDKIT_FLAG_REQ_ONE;
+  while (offset < stop) {
+    struct nbdkit_extents *part = nbdkit_extents_new (offset, stop);
+    size_t i, n;
+
+    if (part == NULL) {
+      *err = errno ? errno : ENOMEM;
+      goto err;
+    }
+    if (next->next_ops.extents (next, stop - offset, offset, flags,
+                                part, err) == -1) {
+      nbdkit_extents_free (part);
+      goto err;
+    }
+    n = nbdkit_extents_count (part);
+    for (i = 0; i < n; ++i) {
+      struct nbdkit_extent e = nbdkit_get_extent (part, i);
+
+      if (nbdkit_add_extent (exts, e.offset, e.length, e.type) == -1) {
+        *err = errno ? errno : ENOMEM;
+        nbdkit_extents_free (part);
+        goto err;
+      }
+      offset = e.offset + e.length;
+    }
+    nbdkit_extents_free (part);
+    /* backend_extents guarantees at least one extent, so offset moved;
+     * a list that hit its cap stops growing, so stop too.
+     */
+    if (n == 0 || exts->full)
+      break;
+  }
+  return exts;
+
+ err:
+  nbdkit_extents_free (exts);
+  return NULL;
+}
+
+NBDKIT_DLL_PUBLIC struct nbdkit_extents *
+nbdkit_extents_full (struct context *next, uint32_t count, uint64_t offset,
+                     uint32_t flags, int *err)
+{
+  int64_t size;
+
+  if (next == NULL) {
+    nbdkit_error ("nbdkit_extents_full: next must not be NULL");
+    *err = EINVAL;
+    return NULL;
+  }
+  size = next->next_ops.get_size (next);
+  if (size == -1) {
+    *err = EIO;
+    return NULL;
+  }
+  return gather (next, count, offset, size, flags, err);
+}
+
+/* Every extent boundary the caller sees is a multiple of align.  Where
+ * the layer below changes type inside one aligned block, that block
+ * becomes one extent whose HOLE and ZERO bits are those all its parts
+ * share (a block is only a hole if all of it is).  Extents after the
+ * first that cannot be aligned are dropped: the client asks again from
+ * there, and that query starts with the merged block.
+ */
+NBDKIT_DLL_PUBLIC int
+nbdkit_extents_aligned (struct context *next, uint32_t count,
+                        uint64_t offset, uint32_t flags, uint32_t align,
+                        struct nbdkit_extents *extents, int *err)
+{
+  struct nbdkit_extents *got;
+  uint64_t block_end;
+  uint32_t type;
+  size_t i, n;
+  int r = -1;
+
+  if (next == NULL || align == 0 || (align & (align - 1)) != 0 ||
+      (offset & (align - 1)) != 0 || (count & (align - 1)) != 0) {
+    nbdkit_error ("nbdkit_extents_aligned: offset and count must be "
+                  "multiples of align, a power of 2");
+    *err = EINVAL;
+    return -1;
+  }
+  if (next->next_ops.extents (next, count, offset, flags, extents,
+                              err) == -1)
+    return -1;
+  n = nbdkit_extents_count (extents);
+  if (n == 0)
+    return 0;
+
+  /* Usually every boundary is already aligned: keep the list. */
+  for (i = 0; i < n; ++i) {
+    uint64_t e_end = extents->ptr[i].offset + extents->ptr[i].length;
+
+    if ((e_end & (align - 1)) != 0 && e_end < extents->end)
+      break;
+  }
+  if (i == n)
+    return 0;
+
+  if (i > 0 || extents->ptr[0].length >= align) {
+    /* Cut extent i back to its last aligned boundary, or drop it. */
+    struct nbdkit_extent *e = &extents->ptr[i];
+    uint64_t cut = (e->offset + e->length) & ~(uint64_t) (align - 1);
+
+    if (cut > e->offset) {
+      e->length = cut - e->offset;
+      extents->len = i + 1;
+    }
+    else
+      extents->len = i;
+    extents->full = true;
+    return 0;
+  }
+
+  /* The first aligned block has several types: merge them, asking the
+   * layer below for the rest of the block if needed.
+   */
+  block_end = MIN (offset + align, (uint64_t) extents->end);
+  got = gather (next, block_end - offset, offset, block_end, flags, err);
+  if (got == NULL)
+    return -1;
+  type = NBDKIT_EXTENT_HOLE | NBDKIT_EXTENT_ZERO;
+  for (i = 0; i < got->len; ++i)
+    type &= got->ptr[i].type;
+  extents->len = 1;
+  extents->ptr[0] = (struct nbdkit_extent) {
+    .offset = offset, .length = block_end - offset, .type = type,
+  };
+  extents->full = true;
+  r = 0;
+  nbdkit_extents_free (got);
+  return r;
+}

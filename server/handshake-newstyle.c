@@ -141,9 +141,9 @@ send_info_block_size (struct connection *conn, uint32_t option)
   } __attribute__ ((packed)) info;
 
   info.type = htobe16 (NBD_INFO_BLOCK_SIZE);
-  info.minimum = htobe32 (conn->block_minimum);
-  info.preferred = htobe32 (conn->block_preferred);
-  info.maximum = htobe32 (conn->block_maximum);
+  info.minimum = htobe32 (conn->top->block_minimum);
+  info.preferred = htobe32 (conn->top->block_preferred);
+  info.maximum = htobe32 (conn->top->block_maximum);
   return send_reply2 (conn, option, NBD_REP_INFO, &info, sizeof info,
                       NULL, 0);
 }
@@ -328,17 +328,16 @@ option_info_go (struct connection *conn, uint32_t option, uint32_t optlen)
     int r;
 
     lock_request ();
-    r = backend_block_size (conn, &mn, &pr, &mx);
+    r = backend_block_size (conn->top, &mn, &pr, &mx);
     unlock_request ();
     if (r == -1) {
-      lock_request ();
-      backend_close (conn);
-      unlock_request ();
+      if (protocol_common_close (conn) == -1)
+        return -1;
       return send_error (conn, option, NBD_REP_ERR_PLATFORM,
                          "could not get block size information") == -1
         ? -1 : 1;
     }
-    if (conn->have_block_size) {
+    if (mn != 0 || pr != 0 || mx != 0) {
       if (send_info_block_size (conn, option) == -1)
         goto hangup;
     }
@@ -352,7 +351,7 @@ option_info_go (struct connection *conn, uint32_t option, uint32_t optlen)
     const char *desc;
 
     lock_request ();
-    desc = backend_export_description (conn);
+    desc = backend_export_description (conn->top);
     unlock_request ();
     if (desc && send_info_string (conn, option, NBD_INFO_DESCRIPTION,
                                   desc) == -1)
@@ -362,12 +361,8 @@ option_info_go (struct connection *conn, uint32_t option, uint32_t optlen)
   if (send_reply (conn, option, NBD_REP_ACK) == -1)
     goto hangup;
 
-  if (option == NBD_OPT_INFO) {
-    lock_request ();
-    backend_close (conn);
-    unlock_request ();
-    return 1;
-  }
+  if (option == NBD_OPT_INFO)
+    return protocol_common_close (conn) == -1 ? -1 : 1;
   return 0;
 
  hangup:
@@ -397,7 +392,7 @@ option_list (struct connection *conn, uint32_t optlen)
     return send_reply (conn, NBD_OPT_LIST, NBD_REP_ERR_PLATFORM);
 
   lock_request ();
-  r = backend_list_exports (conn, config.readonly, exports);
+  r = backend_list_exports (top, config.readonly, exports);
   unlock_request ();
   if (r == -1) {
     nbdkit_exports_free (exports);

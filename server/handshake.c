@@ -36,7 +36,7 @@ canonical_export_name (struct connection *conn, const char *requested)
   char *copy;
 
   if (requested[0] == '\0') {
-    name = backend_default_export (conn, config.readonly);
+    name = backend_default_export (top, config.readonly);
     if (name == NULL) {
       nbdkit_error ("the default export (\"\") is not permitted by "
                     "this plugin");
@@ -53,69 +53,105 @@ canonical_export_name (struct connection *conn, const char *requested)
   return 0;
 }
 
+/* Finalize and close the open export, if any.  The caller holds the
+ * request lock.  Returns -1 if a .finalize failed (the client must then
+ * be disconnected).
+ */
+static int
+close_export (struct connection *conn)
+{
+  int r = 0;
+
+  if (conn->top) {
+    r = backend_finalize (conn->top);
+    backend_close (conn->top);
+    conn->top = NULL;
+  }
+  return r;
+}
+
+int
+protocol_common_close (struct connection *conn)
+{
+  int r;
+
+  lock_request ();
+  r = close_export (conn);
+  unlock_request ();
+  return r;
+}
+
 int
 protocol_common_open (struct connection *conn, const char *exportname,
                       uint64_t *exportsize, uint16_t *eflags)
 {
+  struct context *c;
   int64_t size;
   uint16_t flags = NBD_FLAG_HAS_FLAGS;
   int r;
 
   lock_request ();
 
+  if (close_export (conn) == -1)
+    goto err;
   if (canonical_export_name (conn, exportname) == -1)
     goto err;
-  if (backend_open (conn, config.readonly) == -1)
+  c = backend_open (top, config.readonly, conn->exportname, false);
+  if (c == NULL)
     goto err;
+  conn->top = c;
+  /* An error in .prepare fails this option, not the connection. */
+  if (backend_prepare (c) == -1)
+    goto err_close;
 
   /* The order of these questions is the one nbdkit uses. */
-  size = backend_get_size (conn);
+  size = backend_get_size (c);
   if (size == -1)
     goto err_close;
 
-  r = backend_can_write (conn);
+  r = backend_can_write (c);
   if (r == -1)
     goto err_close;
   if (r == 0)
     flags |= NBD_FLAG_READ_ONLY;
 
-  r = backend_can_zero (conn);
+  r = backend_can_zero (c);
   if (r == -1)
     goto err_close;
   if (r != NBDKIT_FUA_NONE)
     flags |= NBD_FLAG_SEND_WRITE_ZEROES;
 
-  r = backend_can_fast_zero (conn);
+  r = backend_can_fast_zero (c);
   if (r == -1)
     goto err_close;
   if (r && (flags & NBD_FLAG_SEND_WRITE_ZEROES))
     flags |= NBD_FLAG_SEND_FAST_ZERO;
 
-  r = backend_can_trim (conn);
+  r = backend_can_trim (c);
   if (r == -1)
     goto err_close;
   if (r)
     flags |= NBD_FLAG_SEND_TRIM;
 
-  r = backend_can_fua (conn);
+  r = backend_can_fua (c);
   if (r == -1)
     goto err_close;
   if (r != NBDKIT_FUA_NONE)
     flags |= NBD_FLAG_SEND_FUA;
 
-  r = backend_can_flush (conn);
+  r = backend_can_flush (c);
   if (r == -1)
     goto err_close;
   if (r)
     flags |= NBD_FLAG_SEND_FLUSH;
 
-  r = backend_is_rotational (conn);
+  r = backend_is_rotational (c);
   if (r == -1)
     goto err_close;
   if (r)
     flags |= NBD_FLAG_ROTATIONAL;
 
-  r = backend_can_multi_conn (conn);
+  r = backend_can_multi_conn (c);
   if (r == -1)
     goto err_close;
   /* Multi-conn promises consistency across connections, which a server
@@ -124,13 +160,13 @@ protocol_common_open (struct connection *conn, const char *exportname,
   if (r && thread_model > NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS)
     flags |= NBD_FLAG_CAN_MULTI_CONN;
 
-  r = backend_can_cache (conn);
+  r = backend_can_cache (c);
   if (r == -1)
     goto err_close;
   if (r != NBDKIT_CACHE_NONE)
     flags |= NBD_FLAG_SEND_CACHE;
 
-  r = backend_can_extents (conn);
+  r = backend_can_extents (c);
   if (r == -1)
     goto err_close;
 
@@ -146,7 +182,7 @@ protocol_common_open (struct connection *conn, const char *exportname,
   return 0;
 
  err_close:
-  backend_close (conn);
+  close_export (conn);
  err:
   unlock_request ();
   return -1;

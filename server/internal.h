@@ -79,6 +79,7 @@ void string_vector_free_all (struct string_vector *v);
 /* ------------------------------------------------------------------
  * options.c / main.c: global configuration from the command line.
  */
+#define MAX_FILTERS 64
 enum log_to { LOG_TO_DEFAULT, LOG_TO_STDERR, LOG_TO_SYSLOG, LOG_TO_NULL };
 
 struct config {
@@ -107,6 +108,8 @@ struct config {
   const char *selinux_label;
   int tls;                      /* 0 = off (TLS is not implemented yet) */
   unsigned listen_fds;          /* socket activation: number of fds */
+  const char *filters[MAX_FILTERS]; /* --filter, outermost first */
+  size_t nr_filters;
 };
 extern struct config config;
 
@@ -187,90 +190,209 @@ void handle_quit (int sig);     /* async-signal-safe */
 void set_up_signals (void);
 
 /* ------------------------------------------------------------------
- * plugins.c: loading the plugin and adapting it to the server.
- *
- * There is exactly one plugin.  The struct nbdkit_plugin is our own
- * copy (only _struct_size bytes of the plugin's were copied; the rest
- * is zero), so newer fields can always be tested for NULL.
- */
-struct plugin {
-  struct nbdkit_plugin p;
-  char *filename;               /* as given, or resolved from short name */
-  void *dl;
-  const char *name;             /* == p.name */
-  int max_thread_model;         /* from _thread_model */
-  const struct nbdkit_plugin *registered; /* what plugin_init returned */
-};
-extern struct plugin plugin;
-
-char *plugin_find (const char *arg, bool *is_script);
-void plugin_load (const char *arg, char *filename); /* exits on failure */
-void plugin_unload (void);
-void plugin_usage (void);               /* --help with a plugin */
-void plugin_version (void);             /* -V with a plugin */
-void plugin_dump_fields (void);         /* --dump-plugin */
-void plugin_config (const char *key, const char *value);  /* exits on error */
-void plugin_config_complete (void);
-int plugin_thread_model (void);         /* effective model; exits on error */
-void plugin_get_ready (void);
-void plugin_after_fork (void);
-void plugin_cleanup (void);
-const char *plugin_magic_config_key (void);
-
-/* ------------------------------------------------------------------
- * backend.c: every call into the plugin during serving goes through
- * these, which keep the per-connection cache of get_size/can_* and
- * implement the server-side emulation (zero via pwrite, FUA via flush,
- * cache via pread, extents as one data extent).
- *
- * Data functions return 0 or -1 with *err set to an errno value.
+ * The server is a stack of layers: filters on top of one plugin.  Each
+ * layer is a struct backend (backend.h-style vtable, filled in by the
+ * plugin adapter in plugins.c/plugin-ops.c or the filter adapter in
+ * filters.c).  Each connection opens one struct context per layer;
+ * the client's requests go to the top context, and each filter reaches
+ * the layer below through its context's next pointer.
  */
 struct nbdkit_exports;
 struct nbdkit_extents;
+struct context;
 
-int backend_preconnect (int readonly);
-int backend_list_exports (struct connection *conn, int readonly,
-                          struct nbdkit_exports *exports);
-/* The plugin's canonical name for the default export, asked once per
- * connection; NULL if the plugin refuses the default export.
+struct backend {
+  struct backend *next;         /* the layer below; NULL for the plugin */
+  size_t index;                 /* 0 for the plugin, then 1, 2, ... up */
+  const char *type;             /* "plugin" or "filter" */
+  const char *name;
+  char *filename;
+  void *dl;
+
+  /* Start-up and shutdown.  These exit on failure, as nbdkit does. */
+  void (*unload) (struct backend *);
+  void (*usage) (struct backend *);
+  void (*version) (struct backend *);
+  void (*dump_fields) (struct backend *);
+  void (*config) (struct backend *, const char *key, const char *value);
+  void (*config_complete) (struct backend *);
+  const char *(*magic_config_key) (struct backend *);
+  int (*thread_model) (struct backend *);
+  void (*get_ready) (struct backend *);
+  void (*after_fork) (struct backend *);
+  void (*cleanup) (struct backend *);
+
+  /* Connection phase. */
+  int (*preconnect) (struct backend *, int readonly);
+  int (*list_exports) (struct backend *, int readonly, int is_tls,
+                       struct nbdkit_exports *exports);
+  const char *(*default_export) (struct backend *, int readonly, int is_tls);
+  void *(*open) (struct context *, int readonly, const char *exportname,
+                 int is_tls);
+  int (*prepare) (struct context *, int readonly);
+  int (*finalize) (struct context *);
+  void (*close) (struct context *);
+
+  int64_t (*get_size) (struct context *);
+  const char *(*export_description) (struct context *);
+  int (*block_size) (struct context *, uint32_t *minimum,
+                     uint32_t *preferred, uint32_t *maximum);
+  int (*can_write) (struct context *);
+  int (*can_flush) (struct context *);
+  int (*is_rotational) (struct context *);
+  int (*can_trim) (struct context *);
+  int (*can_zero) (struct context *);
+  int (*can_fast_zero) (struct context *);
+  int (*can_extents) (struct context *);
+  int (*can_fua) (struct context *);
+  int (*can_multi_conn) (struct context *);
+  int (*can_cache) (struct context *);
+
+  int (*pread) (struct context *, void *buf, uint32_t count,
+                uint64_t offset, uint32_t flags, int *err);
+  int (*pwrite) (struct context *, const void *buf, uint32_t count,
+                 uint64_t offset, uint32_t flags, int *err);
+  int (*flush) (struct context *, uint32_t flags, int *err);
+  int (*trim) (struct context *, uint32_t count, uint64_t offset,
+               uint32_t flags, int *err);
+  int (*zero) (struct context *, uint32_t count, uint64_t offset,
+               uint32_t flags, int *err);
+  int (*extents) (struct context *, uint32_t count, uint64_t offset,
+                  uint32_t flags, struct nbdkit_extents *extents, int *err);
+  int (*cache) (struct context *, uint32_t count, uint64_t offset,
+                uint32_t flags, int *err);
+};
+
+/* The top of the stack (the outermost filter, or the plugin), and the
+ * number of layers.
  */
-const char *backend_default_export (struct connection *conn, int readonly);
-int backend_open (struct connection *conn, int readonly);
-void backend_close (struct connection *conn);
-bool backend_valid_range (struct connection *conn,
-                          uint64_t offset, uint32_t count);
+extern struct backend *top;
+extern size_t nr_layers;
 
-int64_t backend_get_size (struct connection *conn);
-const char *backend_export_description (struct connection *conn);
-int backend_block_size (struct connection *conn,
-                        uint32_t *minimum, uint32_t *preferred,
-                        uint32_t *maximum);
-int backend_can_write (struct connection *conn);
-int backend_can_flush (struct connection *conn);
-int backend_is_rotational (struct connection *conn);
-int backend_can_trim (struct connection *conn);
-int backend_can_zero (struct connection *conn);
-int backend_can_fast_zero (struct connection *conn);
-int backend_can_extents (struct connection *conn);
-int backend_can_fua (struct connection *conn);
-int backend_can_multi_conn (struct connection *conn);
-int backend_can_cache (struct connection *conn);
+/* The plugin's name: the prefix of messages from connection threads,
+ * as in nbdkit.
+ */
+static inline const char *
+plugin_name (void)
+{
+  struct backend *b = top;
 
-int backend_pread (struct connection *conn, void *buf, uint32_t count,
+  while (b->next)
+    b = b->next;
+  return b->name;
+}
+
+#define NBDKIT_INTERNAL
+#include "nbdkit-filter.h"
+
+/* One layer's state for one connection (or, for a context a filter
+ * opened as shared, for no connection in particular).
+ */
+enum context_state {
+  CONTEXT_OPEN = 1,             /* .open succeeded */
+  CONTEXT_PREPARED = 2,         /* .prepare succeeded */
+  CONTEXT_FAILED = 4,           /* .finalize failed */
+};
+
+struct context {
+  /* First, so that a struct context * is the nbdkit_next * a filter
+   * calls through: next->pread (next, ...).
+   */
+  struct nbdkit_next_ops next_ops;
+
+  struct backend *b;
+  void *handle;                 /* what this layer's .open returned */
+  struct context *c_next;       /* the layer below, or NULL */
+  struct connection *conn;      /* NULL for a shared context */
+  unsigned state;               /* enum context_state bits */
+
+  /* Answers cached at first use: -1 = not asked yet. */
+  int64_t exportsize;
+  int can_write, can_flush, is_rotational, can_trim, can_zero,
+    can_fast_zero, can_fua, can_multi_conn, can_cache, can_extents;
+  bool block_size_known;
+  uint32_t block_minimum, block_preferred, block_maximum;
+  bool description_known;
+  const char *description;
+};
+
+/* plugins.c: loading the plugin. */
+char *plugin_find (const char *arg, bool *is_script);
+/* Load and register the plugin (calls .load).  Exits on failure. */
+struct backend *plugin_register (const char *arg, char *filename);
+/* filters.c: load and register one filter on top of next. */
+struct backend *filter_register (struct backend *next, const char *arg);
+const char *name_of_thread_model (int model);
+
+/* backend.c: the generic layer.  Every call into a layer during
+ * serving goes through these: they keep the per-context cache of
+ * get_size/can_*, check what the caller asks (a filter asking the
+ * layer below for something out of range gets EINVAL, not a crash),
+ * supply what every layer shares (zeroing by writing zeroes, caching
+ * by reading, a single data extent without extents support), and log
+ * with -v.  Data functions return 0 or -1 with *err set.
+ */
+int backend_preconnect (struct backend *b, int readonly);
+int backend_list_exports (struct backend *b, int readonly,
+                          struct nbdkit_exports *exports);
+/* The canonical name of the default export at this layer (asked once
+ * per connection), or NULL if it refuses the default export.
+ */
+const char *backend_default_export (struct backend *b, int readonly);
+/* Open a context on b (resolving "" to the default export first).
+ * shared: not tied to the current connection.
+ */
+struct context *backend_open (struct backend *b, int readonly,
+                              const char *exportname, bool shared);
+int backend_prepare (struct context *c);
+int backend_finalize (struct context *c);
+void backend_close (struct context *c);
+bool backend_valid_range (struct context *c, uint64_t offset,
+                          uint64_t count);
+
+int64_t backend_get_size (struct context *c);
+const char *backend_export_description (struct context *c);
+int backend_block_size (struct context *c, uint32_t *minimum,
+                        uint32_t *preferred, uint32_t *maximum);
+int backend_can_write (struct context *c);
+int backend_can_flush (struct context *c);
+int backend_is_rotational (struct context *c);
+int backend_can_trim (struct context *c);
+int backend_can_zero (struct context *c);
+int backend_can_fast_zero (struct context *c);
+int backend_can_extents (struct context *c);
+int backend_can_fua (struct context *c);
+int backend_can_multi_conn (struct context *c);
+int backend_can_cache (struct context *c);
+
+int backend_pread (struct context *c, void *buf, uint32_t count,
                    uint64_t offset, uint32_t flags, int *err);
-int backend_pwrite (struct connection *conn, const void *buf,
-                    uint32_t count, uint64_t offset, uint32_t flags,
-                    int *err);
-int backend_flush (struct connection *conn, uint32_t flags, int *err);
-int backend_trim (struct connection *conn, uint32_t count, uint64_t offset,
+int backend_pwrite (struct context *c, const void *buf, uint32_t count,
+                    uint64_t offset, uint32_t flags, int *err);
+int backend_flush (struct context *c, uint32_t flags, int *err);
+int backend_trim (struct context *c, uint32_t count, uint64_t offset,
                   uint32_t flags, int *err);
-int backend_zero (struct connection *conn, uint32_t count, uint64_t offset,
+int backend_zero (struct context *c, uint32_t count, uint64_t offset,
                   uint32_t flags, int *err);
-int backend_extents (struct connection *conn, uint32_t count,
-                     uint64_t offset, uint32_t flags,
-                     struct nbdkit_extents *extents, int *err);
-int backend_cache (struct connection *conn, uint32_t count,
-                   uint64_t offset, uint32_t flags, int *err);
+int backend_extents (struct context *c, uint32_t count, uint64_t offset,
+                     uint32_t flags, struct nbdkit_extents *extents,
+                     int *err);
+int backend_cache (struct context *c, uint32_t count, uint64_t offset,
+                   uint32_t flags, int *err);
+/* Zeroing by writing zeroes through c's own .pwrite (for layers that
+ * answered can_zero EMULATE, and for plugins whose .zero gave up).
+ */
+int backend_emulate_zero (struct context *c, uint32_t count,
+                          uint64_t offset, uint32_t flags, int *err);
+
+/* -D nbdkit.backend.controlpath=0 silences the per-connection
+ * callback messages.
+ */
+#define controlpath_debug(fmt, ...)                                     \
+  do {                                                                  \
+    if (nbdkit_debug_backend_controlpath)                               \
+      debug (fmt, ##__VA_ARGS__);                                       \
+  } while (0)
 
 /* ------------------------------------------------------------------
  * locks.c: the thread model, as locks.
@@ -285,16 +407,6 @@ void unlock_request (void);
  * extents.c: struct nbdkit_extents (exported functions are in the
  * same file).
  */
-struct nbdkit_extent {
-  uint64_t offset;
-  uint64_t length;
-  uint32_t type;
-};
-struct nbdkit_extents *nbdkit_extents_new (uint64_t start, uint64_t end);
-void nbdkit_extents_free (struct nbdkit_extents *);
-size_t nbdkit_extents_count (const struct nbdkit_extents *);
-struct nbdkit_extent nbdkit_get_extent (const struct nbdkit_extents *,
-                                        size_t);
 /* Keep only what a reply ending at reply_end can use, and at most
  * max_count extents (see extents.c).
  */
@@ -309,18 +421,6 @@ void extents_limit (struct nbdkit_extents *, uint64_t reply_end,
 /* ------------------------------------------------------------------
  * exports.c: struct nbdkit_exports.
  */
-struct nbdkit_export {
-  char *name;
-  char *description;
-};
-struct nbdkit_exports *nbdkit_exports_new (void);
-void nbdkit_exports_free (struct nbdkit_exports *);
-size_t nbdkit_exports_count (const struct nbdkit_exports *);
-/* nbdkit-filter.h says "const struct nbdkit_export"; the const is
- * meaningless on a return value and -Wignored-qualifiers rejects it.
- */
-struct nbdkit_export nbdkit_get_export (const struct nbdkit_exports *,
-                                        size_t);
 /* True if nbdkit_use_default_export was called: the server then
  * substitutes the default export name.
  */
@@ -338,8 +438,7 @@ void free_interns (void);
 extern bool in_configuration_phase;
 
 /* ------------------------------------------------------------------
- * filter-stubs.c: exported server debug flags (-D nbdkit.FLAG=N).
- * The filter-only functions there have no internal callers.
+ * debugflags.c: exported server debug flags (-D nbdkit.FLAG=N).
  */
 extern int nbdkit_debug_backend_controlpath;
 extern int nbdkit_debug_backend_datapath;
@@ -405,20 +504,21 @@ struct connection {
   bool meta_base_allocation;    /* SET_META_CONTEXT base:allocation */
   char *meta_exportname;        /* export that contexts were set for */
   char *exportname;             /* canonical export name (after default) */
-  char *default_exportname;     /* cached .default_export answer */
-  bool default_export_known;    /* ... and whether it was asked yet */
+  /* The name the plugin was opened with (nbdkit_export_name), which a
+   * filter may have changed; NULL before the plugin is opened.
+   */
+  char *plugin_exportname;
+  /* Each layer's .default_export answer, asked at most once per
+   * connection: nr_layers entries, NULL until asked.
+   */
+  struct default_export *default_exports;
   bool using_tls;
   uint16_t eflags;
 
-  /* Plugin handle and cached answers, valid while handle_open. */
-  void *handle;
-  bool handle_open;
-  int64_t exportsize;
-  int can_write, can_flush, is_rotational, can_trim, can_zero,
-    can_fast_zero, can_fua, can_multi_conn, can_cache, can_extents;
-  bool have_block_size;
-  uint32_t block_minimum, block_preferred, block_maximum;
-  const char *description;      /* interned, or NULL */
+  /* The top layer's context while an export is open, else NULL.  Its
+   * cached answers are what requests are checked against.
+   */
+  struct context *top;
 
   /* Strings interned during this connection. */
   struct string_vector interned;
@@ -428,6 +528,11 @@ struct connection {
 
   /* For the list of live connections (used at shutdown). */
   struct connection *next, *prev;
+};
+
+struct default_export {
+  bool known;
+  char *name;                   /* NULL: the layer refuses "" */
 };
 
 /* Serve one client on the given fds; returns when it is done. */
@@ -508,6 +613,10 @@ int protocol_handshake_newstyle (struct connection *conn);
  */
 int protocol_common_open (struct connection *conn, const char *exportname,
                           uint64_t *exportsize, uint16_t *eflags);
+/* Finalize and close it (after NBD_OPT_INFO, or a failure).  Returns -1
+ * if .finalize failed: drop the connection.
+ */
+int protocol_common_close (struct connection *conn);
 
 /* ------------------------------------------------------------------
  * protocol.c, reply.c: transmission phase.

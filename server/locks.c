@@ -28,7 +28,7 @@ static pthread_mutex_t all_requests_lock = PTHREAD_MUTEX_INITIALIZER;
 void
 lock_init_thread_model (void)
 {
-  thread_model = plugin_thread_model ();
+  thread_model = top->thread_model (top);
   debug ("using thread model: %s", name_of_thread_model (thread_model));
 }
 

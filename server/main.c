@@ -1,6 +1,6 @@
 /* main.c: start-up, in the order nbdkit does it.
  *
- *   parse options -> load plugin (.load) -> --help / --version ->
+ *   parse options -> load plugin, then filters (.load) -> --help / --version ->
  *   .config for each parameter -> (--dump-plugin) -> .config_complete ->
  *   thread model -> .get_ready -> stdin/stdout to /dev/null -> bind ->
  *   --run fork -> change user -> daemonize -> pid file -> .after_fork ->
@@ -75,9 +75,15 @@ is_config_key (const char *s, size_t len)
 }
 
 static void
+config_top (const char *key, const char *value)
+{
+  top->config (top, key, value);
+}
+
+static void
 configure_plugin (int argc, char *argv[], int plugin_index)
 {
-  const char *magic = plugin_magic_config_key ();
+  const char *magic = top->magic_config_key (top);
   int i;
 
   for (i = plugin_index + 1; i < argc; ++i) {
@@ -89,12 +95,12 @@ configure_plugin (int argc, char *argv[], int plugin_index)
 
       if (key == NULL || string_vector_append (&config_keys, key) == -1)
         fatal ("strndup: %m");
-      plugin_config (key, eq + 1);
+      config_top (key, eq + 1);
     }
     else if (magic)
-      plugin_config (magic, arg);
+      config_top (magic, arg);
     else if (i == plugin_index + 1)
-      plugin_config ("script", arg);
+      config_top ("script", arg);
     else {
       fprintf (stderr,
                "nbdkit: expecting key=value on the command line but got: "
@@ -203,6 +209,7 @@ main (int argc, char *argv[])
   const char *plugin_arg = NULL;
   char *filename;
   bool is_script;
+  size_t i;
   int *socks = NULL;
   size_t nr_socks = 0;
 
@@ -249,20 +256,26 @@ main (int argc, char *argv[])
     exec_script_plugin (filename, argc, argv, actions.plugin_index);
   /* Plugins may read stdin (eg. password=-) until configuration ends. */
   in_configuration_phase = true;
-  plugin_load (plugin_arg, filename); /* takes ownership of filename */
+  /* The plugin is loaded first, then the filters from the innermost
+   * (last on the command line) outwards, each .load as it comes.
+   */
+  top = plugin_register (plugin_arg, filename); /* owns filename */
+  for (i = config.nr_filters; i > 0; --i)
+    top = filter_register (top, config.filters[i-1]);
+  nr_layers = top->index + 1;
 
   apply_debug_flags (RTLD_DEFAULT, "nbdkit");
   free_debug_flags ();
 
   if (actions.help) {
-    plugin_usage ();
-    plugin_unload ();
+    top->usage (top);
+    top->unload (top);
     exit (EXIT_SUCCESS);
   }
   if (actions.version) {
     printf ("nbdkit %s\n", PACKAGE_VERSION);
-    plugin_version ();
-    plugin_unload ();
+    top->version (top);
+    top->unload (top);
     exit (EXIT_SUCCESS);
   }
 
@@ -270,16 +283,16 @@ main (int argc, char *argv[])
 
   if (config.dump_plugin) {
     lock_init_thread_model ();
-    plugin_dump_fields ();
-    plugin_unload ();
+    top->dump_fields (top);
+    top->unload (top);
     string_vector_free_all (&config_keys);
     exit (EXIT_SUCCESS);
   }
 
-  plugin_config_complete ();
+  top->config_complete (top);
   in_configuration_phase = false;
   lock_init_thread_model ();
-  plugin_get_ready ();
+  top->get_ready (top);
 
   if (config.swap && mlockall (MCL_CURRENT | MCL_FUTURE) == -1)
     fatal ("mlockall: %m");
@@ -315,7 +328,7 @@ main (int argc, char *argv[])
   if (config.exit_with_parent && prctl (PR_SET_PDEATHSIG, SIGTERM) == -1)
     fatal ("prctl: PR_SET_PDEATHSIG: %m");
 
-  plugin_after_fork ();
+  top->after_fork (top);
 
   if (config.single) {
     start_connection_thread (saved_stdin, saved_stdout);
@@ -329,8 +342,8 @@ main (int argc, char *argv[])
   debug ("shutting down: waiting for connections to finish");
   connections_shutdown_all ();
 
-  plugin_cleanup ();
-  plugin_unload ();
+  top->cleanup (top);
+  top->unload (top);
   remove_private_socket ();
   string_vector_free_all (&config_keys);
   close_quit_pipe ();

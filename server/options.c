@@ -232,7 +232,13 @@ parse_options (int argc, char *argv[], struct startup_actions *actions)
       config.foreground = true;
       break;
     case FILTER_OPTION:
-      not_supported ("--filter");
+      /* Kept in command line order: the first is the outermost. */
+      if (config.nr_filters == MAX_FILTERS) {
+        fprintf (stderr, "nbdkit: too many --filter options (at most %d)\n",
+                 MAX_FILTERS);
+        exit (EXIT_FAILURE);
+      }
+      config.filters[config.nr_filters++] = optarg;
       break;
     case HELP_OPTION:
       actions->help = true;

@@ -1,11 +1,11 @@
-/* plugins.c: finding, loading and describing the plugin, and the
- * configuration-phase callbacks.
+/* plugins.c: finding, loading and describing the plugin, and its
+ * configuration-phase callbacks: the bottom layer of the stack.
  *
  * The plugin's struct nbdkit_plugin is copied into our own (only
  * _struct_size bytes of it, the rest zero), so that plugins built
  * against older headers -- with fewer fields -- and newer ones -- with
  * more -- both work: a field we know but the plugin doesn't have is
- * simply NULL.  The serving-phase calls are in backend.c.
+ * simply NULL.  The serving-phase adapter is in plugin-ops.c.
  */
 
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "plugin.h"
 
 struct plugin plugin;
 
@@ -149,8 +150,8 @@ is_valid_plugin_name (const char *name)
  * messages), filename the (malloc'd) file to dlopen, which the plugin
  * keeps.  Exits on any failure.
  */
-void
-plugin_load (const char *arg, char *filename)
+struct backend *
+plugin_register (const char *arg, char *filename)
 {
   struct nbdkit_plugin *(*init) (void);
   struct nbdkit_plugin *p;
@@ -232,10 +233,19 @@ plugin_load (const char *arg, char *filename)
   debug ("%s: load", plugin.name);
   if (plugin.p.load)
     plugin.p.load ();
+
+  plugin_ops_init (&plugin.backend);
+  plugin.backend.next = NULL;
+  plugin.backend.index = 0;
+  plugin.backend.type = "plugin";
+  plugin.backend.name = plugin.name;
+  plugin.backend.filename = plugin.filename;
+  plugin.backend.dl = plugin.dl;
+  return &plugin.backend;
 }
 
 void
-plugin_unload (void)
+plugin_unload (struct backend *b)
 {
   if (plugin.dl == NULL)
     return;
@@ -248,10 +258,11 @@ plugin_unload (void)
    */
   free (plugin.filename);
   plugin.filename = NULL;
+  plugin.dl = NULL;
 }
 
 void
-plugin_usage (void)
+plugin_usage (struct backend *b)
 {
   printf ("\nplugin: %s", plugin.name);
   if (plugin.p.longname)
@@ -272,7 +283,7 @@ plugin_usage (void)
 }
 
 void
-plugin_version (void)
+plugin_version (struct backend *b)
 {
   if (plugin.p.version)
     printf ("%s %s\n", plugin.name, plugin.p.version);
@@ -281,7 +292,7 @@ plugin_version (void)
 }
 
 void
-plugin_dump_fields (void)
+plugin_dump_fields (struct backend *b)
 {
   CLEANUP_FREE char *path = realpath (plugin.filename, NULL);
   const struct nbdkit_plugin *p = &plugin.p;
@@ -352,13 +363,13 @@ plugin_dump_fields (void)
 }
 
 const char *
-plugin_magic_config_key (void)
+plugin_magic_config_key (struct backend *b)
 {
   return plugin.p.magic_config_key;
 }
 
 void
-plugin_config (const char *key, const char *value)
+plugin_config (struct backend *b, const char *key, const char *value)
 {
   debug ("%s: config key=%s, value=%s", plugin.name, key, value);
 
@@ -375,7 +386,7 @@ plugin_config (const char *key, const char *value)
 }
 
 void
-plugin_config_complete (void)
+plugin_config_complete (struct backend *b)
 {
   debug ("%s: config_complete", plugin.name);
   if (plugin.p.config_complete && plugin.p.config_complete () == -1)
@@ -386,7 +397,7 @@ plugin_config_complete (void)
  * .thread_model() says.  A looser answer is ignored.
  */
 int
-plugin_thread_model (void)
+plugin_thread_model (struct backend *b)
 {
   int model = plugin.max_thread_model;
 
@@ -405,7 +416,7 @@ plugin_thread_model (void)
 }
 
 void
-plugin_get_ready (void)
+plugin_get_ready (struct backend *b)
 {
   debug ("%s: get_ready", plugin.name);
   if (plugin.p.get_ready && plugin.p.get_ready () == -1)
@@ -413,7 +424,7 @@ plugin_get_ready (void)
 }
 
 void
-plugin_after_fork (void)
+plugin_after_fork (struct backend *b)
 {
   debug ("%s: after_fork", plugin.name);
   if (plugin.p.after_fork && plugin.p.after_fork () == -1)
@@ -421,7 +432,7 @@ plugin_after_fork (void)
 }
 
 void
-plugin_cleanup (void)
+plugin_cleanup (struct backend *b)
 {
   debug ("%s: cleanup", plugin.name);
   if (plugin.p.cleanup)

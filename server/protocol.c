@@ -108,7 +108,7 @@ protocol_validate_request (struct connection *conn,
     return EINVAL;
   }
   if ((flags & NBD_CMD_FLAG_FAST_ZERO) &&
-      (cmd != NBD_CMD_WRITE_ZEROES || !conn->can_fast_zero)) {
+      (cmd != NBD_CMD_WRITE_ZEROES || !conn->top->can_fast_zero)) {
     nbdkit_error ("invalid request: FAST_ZERO flag needs WRITE_ZEROES "
                   "and fast zero support");
     return EINVAL;
@@ -123,13 +123,13 @@ protocol_validate_request (struct connection *conn,
     nbdkit_error ("invalid request: REQ_ONE flag needs BLOCK_STATUS");
     return EINVAL;
   }
-  if ((flags & NBD_CMD_FLAG_FUA) && conn->can_fua == NBDKIT_FUA_NONE) {
+  if ((flags & NBD_CMD_FLAG_FUA) && conn->top->can_fua == NBDKIT_FUA_NONE) {
     nbdkit_error ("invalid request: FUA flag not supported");
     return EINVAL;
   }
 
   /* Writes on a read-only export. */
-  if (!conn->can_write &&
+  if (!conn->top->can_write &&
       (cmd == NBD_CMD_WRITE || cmd == NBD_CMD_TRIM ||
        cmd == NBD_CMD_WRITE_ZEROES)) {
     nbdkit_error ("invalid request: %s: write request on readonly "
@@ -145,7 +145,7 @@ protocol_validate_request (struct connection *conn,
       return EINVAL;
     }
   }
-  else if (!backend_valid_range (conn, req->offset, req->count)) {
+  else if (!backend_valid_range (conn->top, req->offset, req->count)) {
     nbdkit_error ("invalid request: %s: offset and count are out of range: "
                   "offset=%" PRIu64 " count=%" PRIu32,
                   name, req->offset, req->count);
@@ -163,28 +163,28 @@ protocol_validate_request (struct connection *conn,
   /* Commands that need features the export does not have. */
   switch (cmd) {
   case NBD_CMD_FLUSH:
-    if (!conn->can_flush) {
+    if (!conn->top->can_flush) {
       nbdkit_error ("invalid request: %s: flush operation not supported",
                     name);
       return EINVAL;
     }
     break;
   case NBD_CMD_TRIM:
-    if (!conn->can_trim) {
+    if (!conn->top->can_trim) {
       nbdkit_error ("invalid request: %s: trim operation not supported",
                     name);
       return EINVAL;
     }
     break;
   case NBD_CMD_WRITE_ZEROES:
-    if (conn->can_zero == NBDKIT_FUA_NONE) {
+    if (conn->top->can_zero == NBDKIT_FUA_NONE) {
       nbdkit_error ("invalid request: %s: write zeroes operation not "
                     "supported", name);
       return EINVAL;
     }
     break;
   case NBD_CMD_CACHE:
-    if (conn->can_cache == NBDKIT_CACHE_NONE) {
+    if (conn->top->can_cache == NBDKIT_CACHE_NONE) {
       nbdkit_error ("invalid request: %s: cache operation not supported",
                     name);
       return EINVAL;
@@ -231,26 +231,26 @@ protocol_handle_request (struct connection *conn, struct request *req)
   switch (req->hdr.type) {
   case NBD_CMD_READ:
     if (count > 0)
-      r = backend_pread (conn, req->data, count, offset, 0, &err);
+      r = backend_pread (conn->top, req->data, count, offset, 0, &err);
     break;
 
   case NBD_CMD_WRITE:
     if (count > 0)
-      r = backend_pwrite (conn, req->data, count, offset, flags, &err);
+      r = backend_pwrite (conn->top, req->data, count, offset, flags, &err);
     break;
 
   case NBD_CMD_FLUSH:
-    r = backend_flush (conn, 0, &err);
+    r = backend_flush (conn->top, 0, &err);
     break;
 
   case NBD_CMD_TRIM:
     if (count > 0)
-      r = backend_trim (conn, count, offset, flags, &err);
+      r = backend_trim (conn->top, count, offset, flags, &err);
     break;
 
   case NBD_CMD_CACHE:
     if (count > 0)
-      r = backend_cache (conn, count, offset, 0, &err);
+      r = backend_cache (conn->top, count, offset, 0, &err);
     break;
 
   case NBD_CMD_WRITE_ZEROES:
@@ -259,7 +259,7 @@ protocol_handle_request (struct connection *conn, struct request *req)
     if (f & NBD_CMD_FLAG_FAST_ZERO)
       flags |= NBDKIT_FLAG_FAST_ZERO;
     if (count > 0)
-      r = backend_zero (conn, count, offset, flags, &err);
+      r = backend_zero (conn->top, count, offset, flags, &err);
     break;
 
   case NBD_CMD_BLOCK_STATUS:
@@ -268,7 +268,7 @@ protocol_handle_request (struct connection *conn, struct request *req)
     /* Plugins may describe more than was asked for (up to the end of
      * the export); the reply is clipped to the request.
      */
-    req->extents = nbdkit_extents_new (offset, conn->exportsize);
+    req->extents = nbdkit_extents_new (offset, conn->top->exportsize);
     if (req->extents == NULL) {
       err = ENOMEM;
       r = -1;
@@ -278,7 +278,7 @@ protocol_handle_request (struct connection *conn, struct request *req)
     extents_limit (req->extents,
                    (f & NBD_CMD_FLAG_REQ_ONE) ? offset + 1 : offset + count,
                    MAX_REPLY_DESCRIPTORS - 1);
-    r = backend_extents (conn, count, offset, flags, req->extents, &err);
+    r = backend_extents (conn->top, count, offset, flags, req->extents, &err);
     break;
 
   default:

@@ -379,6 +379,8 @@ nbdkit_export_name (void)
   /* Before the client has chosen an export (.preconnect) nbdkit gives
    * the same error as outside a connection.
    */
+  if (conn->plugin_exportname)
+    return conn->plugin_exportname;
   if (conn->exportname == NULL) {
     nbdkit_error ("no connection in this thread");
     return NULL;

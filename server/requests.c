@@ -746,7 +746,7 @@ crew_thread (void *vp)
   struct crew *crew = vp;
   struct connection *conn = crew->conn;
 
-  thread_state.name = plugin.name;
+  thread_state.name = plugin_name ();
   thread_state.instance = conn->id;
   thread_state.conn = conn;
   serve_in_crew (crew, false);

@@ -17,6 +17,8 @@
 #   stop_nbdkit       SIGTERM the server and wait for it to exit; fails
 #                     the test if it has not exited after 30 s
 #   debian_plugin NAME  path of Debian's binary plugin NAME (skips if absent)
+#   debian_filter NAME  path of Debian's binary filter NAME (skips if absent)
+#   DEBIAN_NBDKIT     Debian's own server (/usr/bin/nbdkit)
 #   sanitizer_build   true if the server under test was built with ASan
 #                     (whose allocator keeps freed memory: skip RSS checks)
 
@@ -30,6 +32,8 @@ export PATH="/usr/bin:$PATH"
 export LC_ALL=C.UTF-8
 
 DEBIAN_PLUGINDIR=/usr/lib/x86_64-linux-gnu/nbdkit/plugins
+DEBIAN_FILTERDIR=/usr/lib/x86_64-linux-gnu/nbdkit/filters
+DEBIAN_NBDKIT=/usr/bin/nbdkit
 
 tmpdir="$(mktemp -d /tmp/nbdkit-test.XXXXXXXX)"
 _cleanup_cmds=()
@@ -84,6 +88,13 @@ debian_plugin ()
 {
   local f="$DEBIAN_PLUGINDIR/nbdkit-$1-plugin.so"
   [ -f "$f" ] || skip "Debian plugin $1 not installed"
+  echo "$f"
+}
+
+debian_filter ()
+{
+  local f="$DEBIAN_FILTERDIR/nbdkit-$1-filter.so"
+  [ -f "$f" ] || skip "Debian filter $1 not installed"
   echo "$f"
 }
 
