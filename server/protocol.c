@@ -123,7 +123,8 @@ protocol_validate_request (struct connection *conn,
     nbdkit_error ("invalid request: REQ_ONE flag needs BLOCK_STATUS");
     return EINVAL;
   }
-  if ((flags & NBD_CMD_FLAG_FUA) && conn->top->can_fua == NBDKIT_FUA_NONE) {
+  if ((flags & NBD_CMD_FLAG_FUA) &&
+      conn->top->can_fua == NBDKIT_FUA_NONE) {
     nbdkit_error ("invalid request: FUA flag not supported");
     return EINVAL;
   }
@@ -231,12 +232,13 @@ protocol_handle_request (struct connection *conn, struct request *req)
   switch (req->hdr.type) {
   case NBD_CMD_READ:
     if (count > 0)
-      r = backend_pread (conn->top, req->data, count, offset, 0, &err);
+      r = backend_pread_valid (conn->top, req->data, count, offset, &err);
     break;
 
   case NBD_CMD_WRITE:
     if (count > 0)
-      r = backend_pwrite (conn->top, req->data, count, offset, flags, &err);
+      r = backend_pwrite_valid (conn->top, req->data, count, offset, flags,
+                                &err);
     break;
 
   case NBD_CMD_FLUSH:
@@ -278,7 +280,8 @@ protocol_handle_request (struct connection *conn, struct request *req)
     extents_limit (req->extents,
                    (f & NBD_CMD_FLAG_REQ_ONE) ? offset + 1 : offset + count,
                    MAX_REPLY_DESCRIPTORS - 1);
-    r = backend_extents (conn->top, count, offset, flags, req->extents, &err);
+    r = backend_extents (conn->top, count, offset, flags, req->extents,
+                         &err);
     break;
 
   default:
