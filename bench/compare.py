@@ -2,12 +2,17 @@
 """compare.py: queue depth 1 and 32, and single-stream copies, for
 several servers in one run, with long measurements.
 
-    bench/compare.py [--server NAME=PATH ...] [--pin none,split,same]
+    bench/compare.py [--server NAME=PATH[::ARGS] ...] [--ratio A/B ...]
+                     [--pin none,split,same]
                      [--runtime 4] [--ramp 1] [--reps 3] [--quick]
                      [--workloads fio,copy] [--results FILE]
 
 The first --server is the baseline every ratio is against (default:
-debian=/usr/bin/nbdkit, then ours=$BUILDDIR/nbdkit).  Each measurement
+debian=/usr/bin/nbdkit, then ours=$BUILDDIR/nbdkit).  ARGS, split on
+spaces, are more server arguments: those starting with "-" go before
+the plugin, KEY=VALUE after it, so a server can stack filters:
+    --server 'ours+3=build/nbdkit::--filter=offset offset=0'
+--ratio A/B adds a column with the ratio of server A to server B.  Each measurement
 runs for every server back to back (the order rotates between
 repetitions), with the same plugin .so loaded into each: bench/ramdisk-c.c
 (compiled here) and Debian's memory plugin.  For every row the table
@@ -57,15 +62,17 @@ def cpu_seconds(pid):
 
 
 class Server:
-    def __init__(self, name, path, tmpdir, pin, plugin, params):
+    def __init__(self, name, path, tmpdir, pin, plugin, params, extra=()):
         self.name = name
         self.sock = os.path.join(tmpdir, name + ".sock")
         pidfile = os.path.join(tmpdir, name + ".pid")
         for f in (self.sock, pidfile):
             if os.path.exists(f):
                 os.unlink(f)
-        cmd = pin + [path, "-f", "-U", self.sock, "-P", pidfile, plugin] + \
-            params
+        opts = [x for x in extra if x.startswith("-")]
+        keys = [x for x in extra if not x.startswith("-")]
+        cmd = pin + [path, "-f", "-U", self.sock, "-P", pidfile] + opts + \
+            [plugin] + params + keys
         self.log = open(os.path.join(tmpdir, name + ".log"), "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -141,6 +148,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--server", action="append", default=[],
                     help="NAME=PATH (first one is the baseline)")
+    ap.add_argument("--ratio", action="append", default=[],
+                    help="A/B: also show server A's rate over B's")
     ap.add_argument("--pin", default="none,split,same")
     ap.add_argument("--runtime", type=float, default=4)
     ap.add_argument("--ramp", type=float, default=1)
@@ -160,6 +169,11 @@ def main():
     servers = [s.split("=", 1) for s in a.server] or \
         [["debian", "/usr/bin/nbdkit"], ["ours", os.path.join(builddir,
                                                                "nbdkit")]]
+    extra_args = {}
+    for sv in servers:
+        path, _, args = sv[1].partition("::")
+        sv[1] = path
+        extra_args[sv[0]] = args.split()
     base = servers[0][0]
     pins = a.pin.split(",")
     workloads = a.workloads.split(",")
@@ -185,7 +199,8 @@ def main():
     def start_all(pin, plugin, params):
         spin = {"none": [], "split": ["taskset", "-c", "0"],
                 "same": ["taskset", "-c", "0"]}[pin]
-        return [Server(n, p, tmpdir, spin, plugin, params) for n, p in servers]
+        return [Server(n, p, tmpdir, spin, plugin, params, extra_args[n])
+                for n, p in servers]
 
     def cpin_of(pin):
         return {"none": [], "split": ["taskset", "-c", "1"],
@@ -276,11 +291,12 @@ def main():
         shutil.rmtree(tmpdir, ignore_errors=True)
 
     names = [n for n, _ in servers]
-    others = names[1:]
+    pairs = [(n, base) for n in names[1:]] + \
+        [tuple(r.split("/", 1)) for r in a.ratio]
     hdr = "| workload | " + " | ".join(
         "%s rate | %s CPU" % (n, n) for n in names) + " | " + \
-        " | ".join("%s/%s" % (n, base) for n in others) + " |"
-    lines = [hdr, "|" + "---|" * (1 + 2 * len(names) + len(others))]
+        " | ".join("%s/%s" % p for p in pairs) + " |"
+    lines = [hdr, "|" + "---|" * (1 + 2 * len(names) + len(pairs))]
     for label in order:
         r = rows[label]
         unit_rate = "MiB/s" if label.startswith("nbdcopy") else "IOPS"
@@ -289,8 +305,8 @@ def main():
         for n in names:
             cells.append("%.0f %s" % (median([x for x, _ in r[n]]), unit_rate))
             cells.append("%.1f %s" % (median([c for _, c in r[n]]), unit_cpu))
-        for n in others:
-            ratios = [x / b for (x, _), (b, _) in zip(r[n], r[base]) if b]
+        for n, d in pairs:
+            ratios = [x / b for (x, _), (b, _) in zip(r[n], r[d]) if b]
             cells.append("%.2f (%.2f-%.2f)" % (median(ratios), min(ratios),
                                                 max(ratios)))
         lines.append("| %s | %s |" % (label, " | ".join(cells)))
@@ -313,7 +329,7 @@ def main():
                 platform.release()))
             f.write("- git: %s\n" % git)
             for n, p in servers:
-                f.write("- %s: %s\n" % (n, p))
+                f.write("- %s: %s %s\n" % (n, p, " ".join(extra_args[n])))
             f.write("- runtime %gs after a %gs ramp, %d repetitions, "
                     "placements %s\n" % (a.runtime, a.ramp, a.reps, a.pin))
             f.write("- load average at start %.2f %.2f %.2f, at end "

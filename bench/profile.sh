@@ -40,7 +40,9 @@
 #
 # Environment: BUILDDIR (default SRCDIR/build), OURS (default: the real
 # binary $BUILDDIR/server/nbdkit), THEIRS (default /usr/bin/nbdkit),
-# DEBIAN_PLUGINS.
+# DEBIAN_PLUGINS, SERVER_ARGS (more arguments for every server, split
+# on spaces: those starting with "-" go before the plugin, KEY=VALUE
+# after it; eg. "--filter=/path/offset.so offset=0" to cost a filter).
 #
 # Caveat: under valgrind every thread runs about 50 times slower and one
 # at a time.  A server that times its plugin to decide whether to hand
@@ -156,8 +158,13 @@ start_server ()
 {
   local server="$1" i
   shift
+  local opts=() keys=() a
+  for a in ${SERVER_ARGS:-}; do
+    if [[ $a == -* ]]; then opts+=("$a"); else keys+=("$a"); fi
+  done
   rm -f "$sock" "$pidfile"
-  "$@" "$server" -f -U "$sock" -P "$pidfile" "$plugin_so" "size=$DISK_SIZE" \
+  "$@" "$server" -f -U "$sock" -P "$pidfile" ${opts[@]+"${opts[@]}"} \
+    "$plugin_so" "size=$DISK_SIZE" ${keys[@]+"${keys[@]}"} \
     >"$tmpdir/server.log" 2>&1 &
   server_pid=$!
   for (( i = 0; i < 1200; i++ )); do
@@ -228,6 +235,7 @@ results="$tmpdir/results"
 : >"$results"
 echo "plugin: $plugin_so"
 echo "ours:   $OURS ($("$OURS" --version | head -1))"
+[ -z "${SERVER_ARGS:-}" ] || echo "server arguments: $SERVER_ARGS"
 echo "theirs: $THEIRS ($("$THEIRS" --version | head -1))"
 echo "profiles in: $OUT"
 echo

@@ -502,31 +502,53 @@ bad_request (struct context *c, const char *op, const char *why, int *err)
 
 /* The range must be inside the export, whose size the caller must have
  * asked for (nbdkit-filter(3) requires it; we ask on its behalf).
+ * Inline fast path; the rare cases go out of line.
  */
-static int
-check_range (struct context *c, const char *op, uint64_t offset,
-             uint32_t count, int *err)
+static int __attribute__ ((noinline))
+check_range_slow (struct context *c, const char *op, uint64_t offset,
+                  uint32_t count, int *err)
 {
-  if (unlikely (c->exportsize == -1) && backend_get_size (c) == -1) {
+  if (c->exportsize == -1 && backend_get_size (c) == -1) {
     *err = EIO;
     return -1;
   }
-  if (unlikely (!backend_valid_range (c, offset, count)))
+  if (!backend_valid_range (c, offset, count))
     return bad_request (c, op, "offset and count are out of range", err);
   return 0;
 }
 
-/* Write-type requests need a writable context, and FUA needs FUA. */
-static int
-check_write (struct context *c, const char *op, uint32_t flags, int *err)
+static inline int
+check_range (struct context *c, const char *op, uint64_t offset,
+             uint32_t count, int *err)
 {
-  if (unlikely (c->can_write != 1) && backend_can_write (c) != 1)
+  const uint64_t size = c->exportsize; /* -1 becomes huge, checked below */
+
+  if (likely (c->exportsize >= 0 && offset <= size &&
+              count <= size - offset))
+    return 0;
+  return check_range_slow (c, op, offset, count, err);
+}
+
+/* Write-type requests need a writable context, and FUA needs FUA. */
+static int __attribute__ ((noinline))
+check_write_slow (struct context *c, const char *op, uint32_t flags,
+                  int *err)
+{
+  if (c->can_write != 1 && backend_can_write (c) != 1)
     return bad_request (c, op, "the layer is not writable", err);
-  if ((flags & NBDKIT_FLAG_FUA) &&
-      unlikely (c->can_fua <= NBDKIT_FUA_NONE) &&
+  if ((flags & NBDKIT_FLAG_FUA) && c->can_fua <= NBDKIT_FUA_NONE &&
       backend_can_fua (c) <= NBDKIT_FUA_NONE)
     return bad_request (c, op, "FUA is not supported", err);
   return 0;
+}
+
+static inline int
+check_write (struct context *c, const char *op, uint32_t flags, int *err)
+{
+  if (likely (c->can_write == 1) &&
+      (!(flags & NBDKIT_FLAG_FUA) || likely (c->can_fua > NBDKIT_FUA_NONE)))
+    return 0;
+  return check_write_slow (c, op, flags, err);
 }
 
 /* A layer that failed without choosing an errno. */
