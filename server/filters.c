@@ -15,10 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ctype.h>
 #include <errno.h>
 #include <dlfcn.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -527,70 +525,12 @@ nbdkit_context_set_next (nbdkit_context *context, nbdkit_next *next)
 
 /* Loading. */
 
-static bool
-is_short_name (const char *arg)
-{
-  return strchr (arg, '.') == NULL && strchr (arg, '/') == NULL;
-}
-
-/* A short name is looked up in $NBDKIT_FILTER_PATH (set by the
- * build-tree wrapper) and then in the filter directory.  If nothing is
- * found the filter directory's path is returned, so that the dlopen
- * error names where we looked.
- */
-static char *
-filter_find (const char *arg)
-{
-  const char *path_env = getenv ("NBDKIT_FILTER_PATH");
-  const char *p;
-  char *r;
-
-  if (!is_short_name (arg)) {
-    r = strdup (arg);
-    if (r == NULL)
-      fatal ("strdup: %m");
-    return r;
-  }
-  for (p = path_env ? path_env : ""; *p; ) {
-    size_t len = strcspn (p, ":");
-
-    if (len > 0) {
-      if (asprintf (&r, "%.*s/nbdkit-%s-filter.so", (int) len, p,
-                    arg) == -1)
-        fatal ("asprintf: %m");
-      if (access (r, F_OK) == 0)
-        return r;
-      free (r);
-    }
-    p += len;
-    if (*p == ':')
-      p++;
-  }
-  if (asprintf (&r, "%s/nbdkit-%s-filter.so", FILTERDIR, arg) == -1)
-    fatal ("asprintf: %m");
-  return r;
-}
-
 /* Filters built for these versions have our layout. */
 static bool
 is_compatible_version (const char *v)
 {
   return strcmp (v, NBDKIT_VERSION_STRING) == 0 ||
     strncmp (v, "1.32.", 5) == 0;
-}
-
-static bool
-is_valid_name (const char *name)
-{
-  const char *p;
-
-  if (name == NULL || *name == '\0' || *name == '-')
-    return false;
-  for (p = name; *p; ++p)
-    if (!isascii ((unsigned char) *p) ||
-        !(isalnum ((unsigned char) *p) || *p == '-'))
-      return false;
-  return true;
 }
 
 struct backend *
@@ -600,7 +540,8 @@ filter_register (struct backend *next, const char *arg)
   struct backend *b;
   struct nbdkit_filter *(*init) (void);
   struct nbdkit_filter *f;
-  char *filename = filter_find (arg);
+  char *filename = find_layer (arg, "filter", "NBDKIT_FILTER_PATH",
+                               FILTERDIR, NULL);
   void *dl;
 
   debug ("registering filter %s", filename);
@@ -630,7 +571,7 @@ filter_register (struct backend *next, const char *arg)
            "which loads filters built for nbdkit %s or 1.32.x",
            filename, f->_version ? f->_version : "(unknown)",
            NBDKIT_VERSION_STRING, NBDKIT_VERSION_STRING);
-  if (!is_valid_name (f->name))
+  if (!is_valid_layer_name (f->name))
     fatal ("%s: filter must have a .name field containing only ASCII "
            "letters, digits and non-leading dashes", filename);
 

@@ -38,8 +38,7 @@ canonical_export_name (struct connection *conn, const char *requested)
   if (requested[0] == '\0') {
     name = backend_default_export (top, config.readonly);
     if (name == NULL) {
-      nbdkit_error ("the default export (\"\") is not permitted by "
-                    "this plugin");
+      nbdkit_error ("the default export (\"\") is not permitted");
       return -1;
     }
   }

@@ -317,6 +317,16 @@ struct context {
   const char *description;
 };
 
+/* find.c: the file a PLUGIN or FILTER argument names: a path as given,
+ * or a short name searched in $env's directories and then in dir.
+ * is_script (plugins only; NULL for filters) is set if an executable
+ * nbdkit-NAME-KIND script was found rather than a .so.
+ */
+char *find_layer (const char *arg, const char *kind, const char *env,
+                  const char *dir, bool *is_script);
+/* ASCII letters, digits and non-leading dashes. */
+bool is_valid_layer_name (const char *name);
+
 /* plugins.c: loading the plugin. */
 char *plugin_find (const char *arg, bool *is_script);
 /* Load and register the plugin (calls .load).  Exits on failure. */

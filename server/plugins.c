@@ -11,11 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ctype.h>
 #include <errno.h>
 #include <dlfcn.h>
 #include <unistd.h>
-#include <sys/stat.h>
 
 #include "internal.h"
 #include "plugin.h"
@@ -39,111 +37,11 @@ name_of_thread_model (int model)
   }
 }
 
-/* A short name has no '.' and no '/': "memory", not "./memory.so". */
-static bool
-is_short_name (const char *arg)
-{
-  return strchr (arg, '.') == NULL && strchr (arg, '/') == NULL;
-}
-
-static bool
-is_executable_file (const char *path)
-{
-  struct stat st;
-
-  return stat (path, &st) == 0 && S_ISREG (st.st_mode) &&
-    access (path, X_OK) == 0;
-}
-
-static bool
-exists (const char *path)
-{
-  return access (path, F_OK) == 0;
-}
-
-/* Search one directory.  Returns a malloc'd path or NULL; *is_script is
- * set when an executable nbdkit-NAME-plugin script was found instead of
- * a shared object.
- */
-static char *
-search_dir (const char *dir, size_t dirlen, const char *name,
-            bool *is_script)
-{
-  char *path;
-
-  if (asprintf (&path, "%.*s/nbdkit-%s-plugin", (int) dirlen, dir,
-                name) == -1)
-    fatal ("asprintf: %m");
-  if (is_executable_file (path)) {
-    *is_script = true;
-    return path;
-  }
-  free (path);
-
-  if (asprintf (&path, "%.*s/nbdkit-%s-plugin.so", (int) dirlen, dir,
-                name) == -1)
-    fatal ("asprintf: %m");
-  if (exists (path))
-    return path;
-  free (path);
-  return NULL;
-}
-
-/* Turn the PLUGIN argument into a file to load (or exec).  Short names
- * are looked up first in $NBDKIT_PLUGIN_PATH (our extension, used by the
- * build-tree wrapper), then in the compiled-in plugin directory.  If
- * nothing is found we still return the plugindir path, so that the
- * dlopen error message names the place we looked.
- */
 char *
 plugin_find (const char *arg, bool *is_script)
 {
-  const char *path_env, *p;
-  char *r;
-
-  *is_script = false;
-  if (!is_short_name (arg)) {
-    r = strdup (arg);
-    if (r == NULL)
-      fatal ("strdup: %m");
-    return r;
-  }
-
-  path_env = getenv ("NBDKIT_PLUGIN_PATH");
-  if (path_env) {
-    for (p = path_env; *p; ) {
-      size_t len = strcspn (p, ":");
-      if (len > 0) {
-        r = search_dir (p, len, arg, is_script);
-        if (r)
-          return r;
-      }
-      p += len;
-      if (*p == ':')
-        p++;
-    }
-  }
-
-  r = search_dir (PLUGINDIR, strlen (PLUGINDIR), arg, is_script);
-  if (r)
-    return r;
-  if (asprintf (&r, "%s/nbdkit-%s-plugin.so", PLUGINDIR, arg) == -1)
-    fatal ("asprintf: %m");
-  return r;
-}
-
-static bool
-is_valid_plugin_name (const char *name)
-{
-  const char *p;
-
-  if (name == NULL || *name == '\0' || *name == '-')
-    return false;
-  for (p = name; *p; ++p)
-    if (!isascii ((unsigned char) *p) ||
-        !(isalnum ((unsigned char) *p) || *p == '-'))
-      return false;
-  return true;
+  return find_layer (arg, "plugin", "NBDKIT_PLUGIN_PATH", PLUGINDIR,
+                     is_script);
 }
 
 /* Load the plugin and call its .load.  arg is what the user typed (for
@@ -202,7 +100,7 @@ plugin_register (const char *arg, char *filename)
   memset (&plugin.p, 0, sizeof plugin.p);
   memcpy (&plugin.p, p, size);
 
-  if (!is_valid_plugin_name (plugin.p.name))
+  if (!is_valid_layer_name (plugin.p.name))
     fatal ("%s: plugin must have a .name field containing only ASCII "
            "letters, digits and non-leading dashes", filename);
   if (plugin.p.open == NULL)
