@@ -18,6 +18,7 @@ packages="
   libnbd-bin python3 python3-libnbd
   qemu-utils fio
   procps psmisc util-linux iproute2 man-db jq
+  fdisk gdisk e2fsprogs xz-utils gzip tar
 "
 # The Rust crate builds with any cargo >= Debian's; only install
 # Debian's when the machine has none (eg. no rustup toolchain).

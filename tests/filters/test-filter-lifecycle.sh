@@ -33,12 +33,32 @@ h.flush()
 h.cache(512, 0)
 "'
 
+# Run the session against a server in the background, wait until every
+# connection is closed in every layer (nbdkit 1.32 does not wait for
+# the last one before .cleanup when --run ends), then stop it.
 run ()
 {
-  local server=$1 kind=$2 log=$3
-  LIFECYCLE_LOG="$log" "$server" -U - -D lcb.flag=7 \
+  local server=$1 kind=$2 log=$3 sock="$tmpdir/$2.sock" pidfile="$tmpdir/$2.pid"
+  local uri="nbd+unix:///?socket=$sock" i
+  LIFECYCLE_LOG="$log" "$server" -U "$sock" -P "$pidfile" -D lcb.flag=7 \
     --filter="$d/lifecycle-lca-$kind.so" --filter="$d/lifecycle-lcb-$kind.so" \
-    "$plugin" key1=one key2=two --run "$session"
+    "$plugin" key1=one key2=two
+  for (( i = 0; i < 600; i++ )); do
+    [ -s "$pidfile" ] && break
+    sleep 0.1
+  done
+  uri="$uri" bash -c "$session"
+  for (( i = 0; i < 600; i++ )); do
+    [ "$(grep -c '^plugin: open' "$log")" = "$(grep -c '^plugin: close' "$log")" ] &&
+      break
+    sleep 0.1
+  done
+  kill "$(cat "$pidfile")"
+  for (( i = 0; i < 600; i++ )); do
+    grep -q '^lca: unload' "$log" && return 0
+    sleep 0.1
+  done
+  fail "$server did not exit"
 }
 
 run "$DEBIAN_NBDKIT" debian "$tmpdir/debian.log"
