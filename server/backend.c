@@ -66,6 +66,28 @@ static const struct nbdkit_next_ops next_ops_template = {
   .cache = backend_cache,
 };
 
+/* A shared context belongs to no connection.  While one of its
+ * control-path callbacks runs, the thread is outside any connection
+ * too, so that what the layer interns lives as long as the server (the
+ * answer is cached in the context, which outlives the connection) and
+ * it cannot see the client of whichever connection happened to ask.
+ */
+static inline struct connection *
+enter (struct context *c)
+{
+  struct connection *saved = thread_state.conn;
+
+  if (c->conn == NULL)
+    thread_state.conn = NULL;
+  return saved;
+}
+
+static inline void
+leave (struct connection *saved)
+{
+  thread_state.conn = saved;
+}
+
 static int
 current_is_tls (void)
 {
@@ -148,6 +170,8 @@ backend_open (struct backend *b, int readonly, const char *exportname,
   }
   if (exportname == NULL)
     exportname = "";
+  if (shared)
+    thread_state.conn = NULL;   /* see enter() */
 
   if (config.verbose && nbdkit_debug_backend_controlpath) {
     /* The export name comes from the client: escape it for the log. */
@@ -161,6 +185,7 @@ backend_open (struct backend *b, int readonly, const char *exportname,
   c = malloc (sizeof *c);
   if (c == NULL) {
     nbdkit_error ("malloc: %m");
+    thread_state.conn = conn;
     return NULL;
   }
   c->next_ops = next_ops_template;
@@ -186,6 +211,7 @@ backend_open (struct backend *b, int readonly, const char *exportname,
       nbdkit_error ("%s: the default export (\"\") is not permitted",
                     b->name);
       free (c);
+      thread_state.conn = conn;
       return NULL;
     }
   }
@@ -201,10 +227,12 @@ backend_open (struct backend *b, int readonly, const char *exportname,
       backend_close (c->c_next);
     }
     free (c);
+    thread_state.conn = conn;
     return NULL;
   }
   controlpath_debug ("%s: open returned handle %p", b->name, c->handle);
   c->state = CONTEXT_OPEN;
+  thread_state.conn = conn;
   return c;
 }
 
@@ -215,13 +243,18 @@ int
 backend_prepare (struct context *c)
 {
   struct backend *b = c->b;
+  struct connection *saved;
+  int r;
 
   if (c->state & CONTEXT_PREPARED)
     return 0;
   if (c->c_next && backend_prepare (c->c_next) == -1)
     return -1;
   controlpath_debug ("%s: prepare readonly=%d", b->name, c->can_write == 0);
-  if (b->prepare (c, c->can_write == 0) == -1)
+  saved = enter (c);
+  r = b->prepare (c, c->can_write == 0);
+  leave (saved);
+  if (r == -1)
     return -1;
   c->state |= CONTEXT_PREPARED;
   return 0;
@@ -235,12 +268,17 @@ int
 backend_finalize (struct context *c)
 {
   struct backend *b = c->b;
+  struct connection *saved;
+  int r;
 
   if (c->state & CONTEXT_FAILED)
     return -1;
   if (c->state & CONTEXT_PREPARED) {
     controlpath_debug ("%s: finalize", b->name);
-    if (b->finalize (c) == -1) {
+    saved = enter (c);
+    r = b->finalize (c);
+    leave (saved);
+    if (r == -1) {
       c->state |= CONTEXT_FAILED;
       return -1;
     }
@@ -257,9 +295,11 @@ backend_close (struct context *c)
 {
   while (c) {
     struct context *c_next = c->c_next;
+    struct connection *saved = enter (c);
 
     controlpath_debug ("%s: close", c->b->name);
     c->b->close (c);
+    leave (saved);
     free (c);
     c = c_next;
   }
@@ -277,10 +317,12 @@ int64_t
 backend_get_size (struct context *c)
 {
   if (c->exportsize == -1) {
+    struct connection *saved = enter (c);
     int64_t r;
 
     controlpath_debug ("%s: get_size", c->b->name);
     r = c->b->get_size (c);
+    leave (saved);
     if (r < 0) {
       if (r != -1)
         nbdkit_error ("%s: .get_size returned an invalid size %" PRIi64,
@@ -300,10 +342,12 @@ ask (struct context *c, const char *what,
      int (*fn) (struct context *), int max, int *cache)
 {
   if (*cache == -1) {
+    struct connection *saved = enter (c);
     int r;
 
     controlpath_debug ("%s: %s", c->b->name, what);
     r = fn (c);
+    leave (saved);
     if (r == -1)
       return -1;
     if (r < 0 || r > max) {
@@ -427,9 +471,13 @@ backend_block_size (struct context *c, uint32_t *minimum,
 
   if (!c->block_size_known) {
     uint32_t mn = 0, pr = 0, mx = 0;
+    struct connection *saved = enter (c);
+    int r;
 
     controlpath_debug ("%s: block_size", b->name);
-    if (b->block_size (c, &mn, &pr, &mx) == -1)
+    r = b->block_size (c, &mn, &pr, &mx);
+    leave (saved);
+    if (r == -1)
       return -1;
     if (mn != 0 || pr != 0 || mx != 0) {
       if (!is_power_of_2 (mn) || mn > 65536) {
@@ -468,10 +516,12 @@ const char *
 backend_export_description (struct context *c)
 {
   if (!c->description_known) {
+    struct connection *saved = enter (c);
     const char *s;
 
     controlpath_debug ("%s: export_description", c->b->name);
     s = c->b->export_description (c);
+    leave (saved);
     if (s && strlen (s) > NBD_MAX_STRING) {
       nbdkit_error ("%s: export_description: description is too long",
                     c->b->name);

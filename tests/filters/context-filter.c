@@ -223,6 +223,12 @@ cf_extents (nbdkit_next *next, void *handle, uint32_t count,
   }
 }
 
+static const char *
+cf_export_description (nbdkit_next *next, void *handle)
+{
+  return pick (next)->export_description (pick (next));
+}
+
 static int
 cf_block_size (nbdkit_next *next, void *handle, uint32_t *minimum,
                uint32_t *preferred, uint32_t *maximum)
@@ -257,6 +263,7 @@ static struct nbdkit_filter filter = {
   .can_fua = cf_can_fua,
   .can_multi_conn = cf_can_multi_conn,
   .can_cache = cf_can_cache,
+  .export_description = cf_export_description,
   .block_size = cf_block_size,
   .pread = cf_pread,
   .extents = cf_extents,

@@ -64,8 +64,18 @@ ep_extents (void *h, uint32_t count, uint64_t offset, uint32_t flags,
   return 0;
 }
 
+/* Interned: its lifetime is the server's job (see the shared mode of
+ * context-filter.c, where it must outlive the connection that asked).
+ */
+static const char *
+ep_export_description (void *h)
+{
+  return nbdkit_printf_intern ("%d KiB of %s", SIZE / 1024, "extents");
+}
+
 static struct nbdkit_plugin plugin = {
   .name = "extents",
+  .export_description = ep_export_description,
   .open = ep_open,
   .get_size = ep_get_size,
   .pread = ep_pread,

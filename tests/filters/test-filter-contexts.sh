@@ -13,11 +13,14 @@ source "$SRCDIR/tests/functions.sh"
 requires nbdsh --version
 requires nbdinfo --version
 requires nbdcopy --version
+requires jq --version
 
 d="$BUILDDIR/tests/filters"
 plugin="$d/extents-plugin.so"
 
 check='
+  nbdinfo --json "$uri" | jq -c ".exports[0].description"
+  nbdinfo --json "$uri" | jq -c ".exports[0].description"
   nbdcopy "$uri" - | sha256sum
   nbdinfo --map "$uri"
   nbdsh -u "$uri" -c "
@@ -51,7 +54,7 @@ cmp "$tmpdir/ours.swap" "$tmpdir/ours.full" || fail "swap: $(cat "$tmpdir/ours.s
 # data, and only all-hole blocks stay holes.
 [ "$(grep -c " hole,zero$" "$tmpdir/ours.full")" = 36 ] ||
   fail "full: $(cat "$tmpdir/ours.full")"
-awk 'NF >= 3 { print $1, $2, $3 }' "$tmpdir/ours.aligned" > "$tmpdir/amap"
+awk '$1 ~ /^[0-9]+$/ && NF >= 3 { print $1, $2, $3 }' "$tmpdir/ours.aligned" > "$tmpdir/amap"
 printf '%s\n' "0 4096 0" "4096 4096 3" "8192 12288 0" "20480 4096 3" \
   "24576 12288 0" "36864 4096 3" "40960 12288 0" "53248 4096 3" \
   "57344 8192 0" | diff -u - "$tmpdir/amap" || fail "aligned map"
